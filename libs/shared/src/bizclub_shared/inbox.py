@@ -1,0 +1,222 @@
+"""The inbox and the event consumer that makes reactions exactly-once in effect.
+
+Delivery is at-least-once. A consumer records each event id it applies in the
+`inbox` table in the same transaction as the effect, and skips ids it has seen. An
+event whose handler keeps failing is retried a bounded number of times, then sent
+to `<topic>.dlq` with the error, and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from google.protobuf import symbol_database
+from google.protobuf.message import DecodeError, Message
+from opentelemetry import trace
+from sqlalchemy import select
+from sqlmodel import Field, SQLModel
+
+from bizclub_shared.db import UTCDateTime, utcnow
+from bizclub_shared.envelope import Envelope, EnvelopeError
+from bizclub_shared.telemetry import context_from_traceparent
+from bizclub_shared.topics import dead_letter
+from bizclub_shared.unit_of_work import UnitOfWork, Writer
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("bizclub.inbox")
+
+
+class InboxEntry(SQLModel, table=True):
+    __tablename__ = "inbox"
+
+    # One row per (consumer, event): two consumers in one database dedupe separately.
+    consumer: str = Field(primary_key=True, max_length=100)
+    event_id: str = Field(primary_key=True, max_length=36)
+    event_type: str = Field(max_length=200)
+    topic: str = Field(max_length=200)
+    partition: int
+    offset: int
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+Handler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
+
+
+class EventConsumer:
+    """Dispatches records by their ce_type to handlers, each applied once.
+
+    `handles(MemberSuspended)` registers a handler; `subscribe(broker, topics)`
+    attaches a FastStream subscriber in the consumer group `name`.
+    """
+
+    def __init__(self, name: str, writer: Writer, *, max_attempts: int = 5) -> None:
+        self.name = name
+        self._writer = writer
+        self._max_attempts = max_attempts
+        self._handlers: dict[str, tuple[type[Message], Handler]] = {}
+        self._broker: KafkaBroker | None = None
+        self.applied = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+
+    def handles(self, event_type: type[Message]) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._handlers[event_type.DESCRIPTOR.full_name] = (event_type, handler)
+            return handler
+
+        return register
+
+    def subscribe(
+        self,
+        broker: KafkaBroker,
+        topics: list[str],
+        *,
+        session_timeout_ms: int = 6000,
+        heartbeat_interval_ms: int = 1000,
+    ) -> None:
+        self._broker = broker
+
+        @broker.subscriber(
+            *topics,
+            group_id=self.name,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+        )
+        async def on_record(message: KafkaMessage) -> None:
+            record = message.raw_message
+            await self.handle_record(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                headers=list(record.headers or ()),
+            )
+
+    async def handle_record(
+        self,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+    ) -> str:
+        """Apply one record; returns applied, duplicate, ignored or dead-lettered."""
+        try:
+            envelope = Envelope.from_headers(headers)
+        except EnvelopeError as exc:
+            await self._dead_letter(topic, partition, offset, key, value, headers, str(exc))
+            return "dead-lettered"
+        registered = self._handlers.get(envelope.event_type)
+        if registered is None:
+            return "ignored"  # an event this consumer does not react to
+        event_cls, handler = registered
+        with tracer.start_as_current_span(
+            f"consume {envelope.event_type}",
+            context=context_from_traceparent(envelope.traceparent),
+            kind=trace.SpanKind.CONSUMER,
+        ) as span:
+            span.set_attribute("messaging.system", "kafka")
+            span.set_attribute("messaging.destination.name", topic)
+            span.set_attribute("messaging.message.id", envelope.event_id)
+            span.set_attribute("messaging.consumer.group.name", self.name)
+            try:
+                event = event_cls.FromString(value or b"")
+            except DecodeError as exc:
+                await self._dead_letter(
+                    topic, partition, offset, key, value, headers, f"undecodable payload: {exc}"
+                )
+                return "dead-lettered"
+
+            async def apply(uow: UnitOfWork) -> str:
+                seen = await uow.session.execute(
+                    select(InboxEntry.event_id).where(
+                        InboxEntry.consumer == self.name, InboxEntry.event_id == envelope.event_id
+                    )
+                )
+                if seen.first() is not None:
+                    return "duplicate"
+                uow.session.add(
+                    InboxEntry(
+                        consumer=self.name,
+                        event_id=envelope.event_id,
+                        event_type=envelope.event_type,
+                        topic=topic,
+                        partition=partition,
+                        offset=offset,
+                        received_at=utcnow(),
+                    )
+                )
+                await handler(uow, event, envelope)
+                return "applied"
+
+            delay = 0.05
+            for attempt in range(1, self._max_attempts + 1):
+                try:
+                    outcome = await self._writer.run(apply, f"{self.name} {event_cls.__name__}")
+                except Exception as exc:
+                    if attempt == self._max_attempts:
+                        span.record_exception(exc)
+                        await self._dead_letter(
+                            topic, partition, offset, key, value, headers,
+                            f"{type(exc).__name__}: {exc}",
+                        )
+                        return "dead-lettered"
+                    log.warning(
+                        "%s: %s attempt %d failed: %s",
+                        self.name, envelope.event_type, attempt, type(exc).__name__,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                if outcome == "duplicate":
+                    self.duplicates += 1
+                else:
+                    self.applied += 1
+                span.set_attribute("bizclub.outcome", outcome)
+                return outcome
+        raise AssertionError("unreachable")
+
+    async def _dead_letter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        error: str,
+    ) -> None:
+        if self._broker is None:
+            raise RuntimeError(f"cannot dead-letter without a broker: {error}")
+        dlq_headers = {k: v.decode(errors="replace") for k, v in headers}
+        dlq_headers.update(
+            {
+                "dlq_error": error[:1000],
+                "dlq_consumer": self.name,
+                "dlq_topic": topic,
+                "dlq_partition": str(partition),
+                "dlq_offset": str(offset),
+                "dlq_time": utcnow().isoformat(),
+            }
+        )
+        await self._broker.publish(
+            value or b"", topic=dead_letter(topic), key=key, headers=dlq_headers
+        )
+        self.dead_lettered += 1
+        log.error("%s: dead-lettered %s[%d]@%d: %s", self.name, topic, partition, offset, error)
+
+
+def message_class(full_name: str) -> type[Message]:
+    """The generated class for a full protobuf name (the event's ce_type)."""
+    return symbol_database.Default().GetSymbol(full_name)  # type: ignore[no-any-return]

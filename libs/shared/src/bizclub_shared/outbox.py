@@ -1,0 +1,226 @@
+"""The transactional outbox and its relay.
+
+A handler writes its rows and its events (outbox rows) in one transaction. The relay
+reads unsent rows in commit order, publishes them with acks=all, and marks them sent
+only once the broker has acknowledged them. A crash anywhere in between means the
+rows are sent again (at-least-once); consumers deduplicate through the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from sqlalchemy import Column, Index, LargeBinary, delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Field, SQLModel
+
+from bizclub_shared.db import UTCDateTime, for_writing, session_factory, utcnow
+from bizclub_shared.envelope import Envelope
+from bizclub_shared.telemetry import context_from_traceparent, current_traceparent
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("bizclub.outbox")
+
+
+class OutboxEvent(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_unsent",
+            "id",
+            sqlite_where=text("sent_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+    )
+
+    # The autoincrement id is the commit order the relay publishes in.
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=36, unique=True)
+    topic: str = Field(max_length=200)
+    key: str = Field(max_length=200)
+    event_type: str = Field(max_length=200)
+    source: str = Field(max_length=100)
+    province: str = Field(max_length=10)
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    traceparent: str | None = Field(default=None, max_length=100)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    last_error: str | None = None
+
+    def envelope(self, traceparent: str | None) -> Envelope:
+        return Envelope(
+            event_id=self.event_id,
+            event_type=self.event_type,
+            source=self.source,
+            time=self.occurred_at,
+            province=self.province,
+            traceparent=traceparent,
+        )
+
+
+class OutboxRelay:
+    """Publishes the outbox to Kafka in order, in batches, and keeps retrying.
+
+    One relay per service database: it is what keeps each key's events in order.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bootstrap_servers: str,
+        *,
+        idempotence: bool = False,
+        batch_size: int = 1000,
+        idle_poll_seconds: float = 0.5,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self._sessions = session_factory(engine)
+        self._write_sessions = session_factory(for_writing(engine))
+        self._bootstrap_servers = bootstrap_servers
+        self._idempotence = idempotence
+        self._batch_size = batch_size
+        self._idle_poll_seconds = idle_poll_seconds
+        self._retention = retention
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self.published = 0
+        self.connected = False
+
+    def notify(self) -> None:
+        """New rows were committed: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        last_purge = utcnow()
+        try:
+            while True:
+                try:
+                    sent = await self.publish_pending()
+                    backoff = 0.1
+                except Exception as exc:  # broker or database down: keep the rows, retry
+                    log.warning("outbox relay: publish failed, retrying in %.1fs: %s", backoff, exc)
+                    await self._close_producer()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if utcnow() - last_purge > timedelta(minutes=10):
+                    await self.purge_sent()
+                    last_purge = utcnow()
+                if sent < self._batch_size:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self._idle_poll_seconds)
+                    except TimeoutError:
+                        pass
+        finally:
+            await self._close_producer()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unsent rows; return how many were sent."""
+        producer = await self._ensure_producer()
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(OutboxEvent)
+                    .where(OutboxEvent.sent_at.is_(None))  # type: ignore[union-attr]
+                    .order_by(OutboxEvent.id)  # type: ignore[arg-type]
+                    .limit(self._batch_size)
+                )
+            ).scalars().all()
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            parent = context_from_traceparent(row.traceparent)
+            with tracer.start_as_current_span(
+                f"publish {row.topic}", context=parent, kind=trace.SpanKind.PRODUCER
+            ) as span:
+                span.set_attribute("messaging.system", "kafka")
+                span.set_attribute("messaging.destination.name", row.topic)
+                span.set_attribute("messaging.message.id", row.event_id)
+                span.set_attribute("bizclub.event_type", row.event_type)
+                headers = row.envelope(current_traceparent() or row.traceparent).to_headers()
+                futures.append(
+                    await producer.send(
+                        row.topic, value=row.payload, key=row.key.encode(), headers=headers
+                    )
+                )
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        # Only the leading run of acknowledged rows is marked: anything after a failure is
+        # sent again, so per-key order holds and nothing is skipped.
+        sent_ids: list[int] = []
+        first_error: BaseException | None = None
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                first_error = result
+                break
+            assert row.id is not None
+            sent_ids.append(row.id)
+        if sent_ids:
+            await self._mark_sent(sent_ids)
+            self.published += len(sent_ids)
+        if first_error is not None:
+            raise first_error
+        return len(sent_ids)
+
+    async def _mark_sent(self, ids: list[int]) -> None:
+        now = utcnow()
+        async with self._write_sessions() as session, session.begin():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_(chunk))  # type: ignore[union-attr]
+                    .values(sent_at=now, attempts=OutboxEvent.attempts + 1)
+                )
+
+    async def purge_sent(self) -> None:
+        cutoff = utcnow() - self._retention
+        async with self._write_sessions() as session, session.begin():
+            await session.execute(
+                delete(OutboxEvent).where(OutboxEvent.sent_at < cutoff)  # type: ignore[operator]
+            )
+
+    async def pending_count(self) -> int:
+        async with self._sessions() as session:
+            result = await session.execute(
+                text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            )
+            return int(result.scalar_one())
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap_servers,
+                acks="all",
+                enable_idempotence=self._idempotence,
+                linger_ms=2,
+                max_batch_size=256 * 1024,
+                request_timeout_ms=15000,
+            )
+            try:
+                await producer.start()
+            except Exception:
+                await producer.stop()
+                raise
+            self._producer = producer
+            self.connected = True
+        return self._producer
+
+    async def close(self) -> None:
+        await self._close_producer()
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        self.connected = False
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception as exc:  # already broken; nothing more to flush
+                log.debug("outbox relay: closing producer: %s", exc)

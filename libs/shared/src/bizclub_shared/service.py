@@ -1,0 +1,141 @@
+"""One service process, wired the same way for every service.
+
+`ServiceRuntime` owns the database engine, the group-commit writer, the outbox
+relay, the Kafka consumers and the gRPC server; a service's `app` module builds
+one with its own tables and servicers. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from sqlalchemy import text
+
+from bizclub_shared.db import create_engine, create_tables, session_factory
+from bizclub_shared.grpc_server import GrpcServer, ServicerRegistration, build_server
+from bizclub_shared.inbox import EventConsumer
+from bizclub_shared.outbox import OutboxRelay
+from bizclub_shared.settings import ServiceSettings
+from bizclub_shared.unit_of_work import Writer
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, *, tables: Sequence[Any]) -> None:
+        self.settings = settings
+        self.tables = list(tables)
+        self.engine = create_engine(settings.resolved_database_url())
+        self.sessions = session_factory(self.engine)
+        self.relay = OutboxRelay(
+            self.engine,
+            settings.kafka_bootstrap_servers,
+            idempotence=settings.kafka_idempotence,
+            batch_size=settings.relay_batch_size,
+            idle_poll_seconds=settings.relay_idle_poll_seconds,
+        )
+        self.writer = Writer(self.engine, settings.service_name, on_commit=self.relay.notify)
+        self.kafka = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=settings.service_name,
+            logger=logging.getLogger(f"{settings.service_name}.kafka"),
+        )
+        self.consumers: list[EventConsumer] = []
+        self.server: GrpcServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def consumer(self, name: str) -> EventConsumer:
+        """A consumer group of this service, applied through this service's inbox."""
+        consumer = EventConsumer(name, self.writer, max_attempts=self.settings.consumer_max_attempts)
+        self.consumers.append(consumer)
+        return consumer
+
+    async def start(
+        self, servicers: Sequence[ServicerRegistration], service_names: Sequence[str]
+    ) -> None:
+        await create_tables(self.engine, self.tables)
+        await self.writer.start()
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.consumers:
+            await self._start_kafka()
+        self.server = build_server(
+            self.settings.grpc_port,
+            servicers,
+            service_names,
+            host=self.settings.grpc_host,
+        )
+        await self.server.start()
+        self._tasks.append(asyncio.create_task(self._watch_health(), name="health"))
+
+    async def _start_kafka(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.kafka.start()
+                return
+            except Exception as exc:  # broker not up yet: the service waits for it
+                log.warning("cannot reach Kafka at %s (%s); retrying", self.settings.kafka_bootstrap_servers, exc)
+                with contextlib.suppress(Exception):
+                    await self.kafka.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def database_ok(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def _watch_health(self) -> None:
+        # SERVING only while the database answers and the relay holds a broker connection.
+        while True:
+            serving = self.relay.connected and await self.database_ok()
+            if self.server is not None and self.server.serving != serving:
+                await self.server.set_serving(serving)
+                log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
+            await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.set_serving(False)
+            await self.server.stop(grace=3.0)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.consumers:
+            with contextlib.suppress(Exception):
+                await self.kafka.stop()
+        await self.writer.stop()
+        # Publish what is already committed before going, if the broker is there.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.relay.publish_pending(), 3.0)
+        await self.relay.close()
+        await self.engine.dispose()
+
+
+async def wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiokafka and FastStream are chatty at INFO about every (re)connect.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -1,0 +1,68 @@
+"""Settings from the environment (pydantic-settings), one class per service.
+
+Each service reads `<SERVICE>_...` variables (e.g. MEMBERSHIP_DATABASE_URL); what
+every service shares (the broker) is also read from the platform-wide names
+(KAFKA_BOOTSTRAP_SERVERS, BIZCLUB_KAFKA_IDEMPOTENCE) so one export points the whole
+stack at a real Kafka.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: str = "service"
+    # SQLAlchemy async URL. Empty: a SQLite file var/<service>.db under data_dir.
+    database_url: str = ""
+    data_dir: Path = Field(
+        default=Path("var"), validation_alias=AliasChoices("BIZCLUB_DATA_DIR", "data_dir")
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "BIZCLUB_KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"
+        ),
+    )
+    # On for Apache Kafka; Tansu's memory storage rejects InitProducerId. Correctness
+    # rests on the outbox and the inbox either way.
+    kafka_idempotence: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("BIZCLUB_KAFKA_IDEMPOTENCE", "kafka_idempotence"),
+    )
+    topic_partitions: int = Field(
+        default=3, validation_alias=AliasChoices("BIZCLUB_TOPIC_PARTITIONS", "topic_partitions")
+    )
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = 0
+    relay_batch_size: int = 1000
+    relay_idle_poll_seconds: float = 0.5
+    # Consumer group timings: Tansu holds a first join for about session_timeout/2.
+    consumer_session_timeout_ms: int = Field(
+        default=6000,
+        validation_alias=AliasChoices(
+            "BIZCLUB_CONSUMER_SESSION_TIMEOUT_MS", "consumer_session_timeout_ms"
+        ),
+    )
+    consumer_heartbeat_interval_ms: int = Field(
+        default=1000,
+        validation_alias=AliasChoices(
+            "BIZCLUB_CONSUMER_HEARTBEAT_INTERVAL_MS", "consumer_heartbeat_interval_ms"
+        ),
+    )
+    # A failing event is retried this many times before it goes to the dead-letter topic.
+    consumer_max_attempts: int = 5
+    seed_demo_data: bool = False
+    log_level: str = Field(
+        default="INFO", validation_alias=AliasChoices("BIZCLUB_LOG_LEVEL", "log_level")
+    )
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / (self.service_name + '.db')}"

@@ -1,0 +1,163 @@
+"""Thai text: normalisation, search terms, Buddhist-era dates and the 13-digit ID checksum.
+
+PyThaiNLP's newmm tokenizer and normaliser use data shipped inside the wheel,
+so nothing here downloads anything (PyThaiNLP does create an empty
+`~/pythainlp-data` directory on import; set PYTHAINLP_DATA to move it).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import unicodedata
+
+from pythainlp.tokenize import word_tokenize
+from pythainlp.util import normalize as _thai_normalize
+
+__all__ = [
+    "has_control_characters",
+    "normalize",
+    "parse_date",
+    "search_terms",
+    "thai_id_checksum_ok",
+    "to_common_era_year",
+]
+
+# Invisible characters that make equal-looking strings compare unequal:
+# ZWSP, ZWNJ, ZWJ, word joiner, BOM. Thai needs none of them.
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """One canonical form for comparing, storing and indexing text.
+
+    NFC; zero-width characters removed; runs of whitespace (line breaks too)
+    become one space, trimmed; then PyThaiNLP's normaliser, which fixes typing
+    order (e.g. NIKHAHIT + SARA AA "ํา" -> SARA AM "ำ", tone mark before vowel),
+    doubled vowels and tone marks, and marks dangling at the start of a word.
+    """
+    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
+    text = _WHITESPACE.sub(" ", text).strip()
+    return _thai_normalize(text).strip()
+
+
+def search_terms(text: str) -> list[str]:
+    """Words to index and to search by, in order of first appearance.
+
+    Thai has no spaces between words, so the text is segmented with PyThaiNLP's
+    dictionary-based newmm engine; Latin words are lower-cased; punctuation is
+    trimmed from each token's ends and tokens with no letter or digit dropped.
+    """
+    tokens = word_tokenize(normalize(text), engine="newmm", keep_whitespace=False)
+    terms: dict[str, None] = {}  # a dict keeps first-seen order
+    for token in tokens:
+        term = _strip_punctuation(token).lower()
+        if any(ch.isalnum() for ch in term):
+            terms.setdefault(term)
+    return list(terms)
+
+
+def _is_punctuation(ch: str) -> bool:
+    # Punctuation, symbols and separators; not marks (M*), which Thai vowels
+    # and tone marks are and which may end a word, as in "ก็".
+    return unicodedata.category(ch)[0] in "PSZ"
+
+
+def _strip_punctuation(token: str) -> str:
+    # newmm leaves brackets and quotes attached to Latin words: "(udon)".
+    # Inner punctuation stays: "e-commerce", "co.,ltd".
+    start, end = 0, len(token)
+    while start < end and _is_punctuation(token[start]):
+        start += 1
+    while end > start and _is_punctuation(token[end - 1]):
+        end -= 1
+    return token[start:end]
+
+
+def has_control_characters(text: str, *, allow_line_breaks: bool = False) -> bool:
+    """True when the text holds a C0/C1 control character (Unicode category Cc).
+
+    Tab, CR and LF are control characters too; pass `allow_line_breaks=True`
+    for multi-line fields such as descriptions.
+    """
+    allowed = "\t\r\n" if allow_line_breaks else ""
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+
+
+# Years from 2400 up are Buddhist era: 2400 BE is 1857 CE, older than any
+# record here, and no common-era year we handle comes near 2400.
+_BE_THRESHOLD = 2400
+_BE_OFFSET = 543
+
+
+def to_common_era_year(year: int) -> int:
+    """A year as CE: Buddhist-era years (>= 2400) lose 543, others are returned as is."""
+    return year - _BE_OFFSET if year >= _BE_THRESHOLD else year
+
+
+_THAI_MONTHS = [
+    ("มกราคม", "มค"),
+    ("กุมภาพันธ์", "กพ"),
+    ("มีนาคม", "มีค"),
+    ("เมษายน", "เมย"),
+    ("พฤษภาคม", "พค"),
+    ("มิถุนายน", "มิย"),
+    ("กรกฎาคม", "กค"),
+    ("สิงหาคม", "สค"),
+    ("กันยายน", "กย"),
+    ("ตุลาคม", "ตค"),
+    ("พฤศจิกายน", "พย"),
+    ("ธันวาคม", "ธค"),
+]
+# Keyed without dots or spaces, so "มี.ค.", "มี.ค" and "มีค" all match.
+_MONTH_BY_NAME = {
+    name: number for number, names in enumerate(_THAI_MONTHS, start=1) for name in names
+}
+
+# \d is Unicode-aware, so Thai digits (๒๕๖๘) are accepted too; int() reads them.
+_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_SLASHED = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+_THAI = re.compile(r"(\d{1,2}) ?([^\d ]+?) ?(?:พ\.? ?ศ\.? ?)?(\d{4}|\d{2})")
+
+_ACCEPTED_FORMS = (
+    "accepted forms: 2568-03-15, 15/03/2568, 15/3/2025, 15 มีนาคม 2568, 15 มี.ค. 68 "
+    "(years from 2400 are Buddhist era; a two-digit year is 25xx BE)"
+)
+
+
+def parse_date(text: str) -> datetime.date:
+    """Reads a date as operators write it, in Buddhist or common era.
+
+    Raises ValueError naming the accepted forms; the message does not repeat
+    the input, which may be personal data such as a birth date.
+    """
+    cleaned = normalize(text)
+    if m := _ISO.fullmatch(cleaned):
+        year, month, day = int(m[1]), int(m[2]), int(m[3])
+    elif m := _SLASHED.fullmatch(cleaned):
+        day, month, year = int(m[1]), int(m[2]), int(m[3])
+    elif (m := _THAI.fullmatch(cleaned)) and (
+        thai_month := _MONTH_BY_NAME.get(m[2].replace(".", "").replace(" ", ""))
+    ):
+        day, month, year = int(m[1]), thai_month, int(m[3])
+        if len(m[3]) == 2:
+            year += 2500
+    else:
+        raise ValueError(f"not a date in a known form; {_ACCEPTED_FORMS}")
+    try:
+        return datetime.date(to_common_era_year(year), month, day)
+    except ValueError as err:  # e.g. 31/02, month 13
+        raise ValueError(f"no such date ({err}); {_ACCEPTED_FORMS}") from None
+
+
+def thai_id_checksum_ok(digits: str) -> bool:
+    """Whether a 13-digit Thai national or juristic-person ID has a valid check digit.
+
+    Expects exactly 13 ASCII digits; strip separators ("1-2345-...") first.
+    The check digit is (11 - sum(d[i] * (13 - i) for i in 0..11) % 11) % 10.
+    """
+    if len(digits) != 13 or not (digits.isascii() and digits.isdigit()):
+        return False
+    total = sum(int(d) * weight for d, weight in zip(digits[:12], range(13, 1, -1), strict=True))
+    return (11 - total % 11) % 10 == int(digits[12])

@@ -1,0 +1,3 @@
+from membership.app import main
+
+main()

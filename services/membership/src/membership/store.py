@@ -1,0 +1,366 @@
+"""Membership tables and queries. Contact data sits in its own table so it can be
+masked, kept out of everything else, and erased on request."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, Index, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from bizclub_shared.db import UTCDateTime
+from bizclub_shared.errors import InvalidArgument, NotFound
+from bizclub_shared.inbox import InboxEntry
+from bizclub_shared.outbox import OutboxEvent
+from bizclub_shared.thai_text import search_terms
+from membership import domain
+
+
+class NetworkRow(SQLModel, table=True):
+    __tablename__ = "network"
+    province_code: str = Field(primary_key=True, max_length=10)
+    name_th: str = Field(max_length=200)
+    name_en: str = Field(default="", max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ClusterRow(SQLModel, table=True):
+    __tablename__ = "cluster"
+    province_code: str = Field(primary_key=True, foreign_key="network.province_code", max_length=10)
+    cluster_code: str = Field(primary_key=True, max_length=40)
+    name_th: str = Field(max_length=200)
+    name_en: str = Field(default="", max_length=200)
+
+
+class MemberRow(SQLModel, table=True):
+    __tablename__ = "member"
+    __table_args__ = (
+        Index("ix_member_province_status", "province_code", "status", "id"),
+        Index("ix_member_province_cluster", "province_code", "cluster_code", "id"),
+    )
+    # The integer id orders listings and cursors; member_id is the public id.
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: str = Field(max_length=36, unique=True)
+    province_code: str = Field(max_length=10)
+    cluster_code: str = Field(max_length=40)
+    business_name_th: str = Field(max_length=200)
+    business_name_en: str = Field(default="", max_length=200)
+    # " word word " from Thai word segmentation, so search matches at word starts.
+    search_text: str = Field(default="")
+    tax_id: str = Field(max_length=13, unique=True)
+    enterprise_type: int
+    products: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sales_channels: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    baseline_revenue_satang: int
+    status: int
+    registered_at: datetime = Field(sa_type=UTCDateTime)
+    approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ContactRow(SQLModel, table=True):
+    """Personal data (PDPA). Never copied into events, logs or traces."""
+
+    __tablename__ = "member_contact"
+    member_id: str = Field(primary_key=True, foreign_key="member.member_id", max_length=36)
+    full_name: str = Field(max_length=200)
+    phone: str = Field(default="", max_length=20)
+    email: str = Field(default="", max_length=200)
+    national_id: str = Field(default="", max_length=13)
+
+
+class AppointmentRow(SQLModel, table=True):
+    __tablename__ = "committee_appointment"
+    appointment_id: str = Field(primary_key=True, max_length=36)
+    province_code: str = Field(index=True, max_length=10)
+    member_id: str = Field(foreign_key="member.member_id", max_length=36)
+    role: int
+    cluster_code: str = Field(default="", max_length=40)
+    term_start: date
+    term_end: date
+
+
+class MentorshipRow(SQLModel, table=True):
+    __tablename__ = "mentorship"
+    mentorship_id: str = Field(primary_key=True, max_length=36)
+    province_code: str = Field(index=True, max_length=10)
+    mentor_member_id: str = Field(foreign_key="member.member_id", index=True, max_length=36)
+    mentee_member_id: str = Field(foreign_key="member.member_id", index=True, max_length=36)
+    focus: str = Field(default="", max_length=1000)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+TABLES = [
+    NetworkRow, ClusterRow, MemberRow, ContactRow, AppointmentRow, MentorshipRow,
+    OutboxEvent, InboxEntry,
+]
+
+
+def search_text_of(*names: str) -> str:
+    words: list[str] = []
+    for name in names:
+        for word in search_terms(name):
+            if word not in words:
+                words.append(word)
+    return " " + " ".join(words) + " "
+
+
+# --- members ------------------------------------------------------------------------
+
+
+def to_domain(row: MemberRow) -> domain.Member:
+    return domain.Member(
+        member_id=row.member_id,
+        province_code=row.province_code,
+        cluster_code=row.cluster_code,
+        business_name_th=row.business_name_th,
+        business_name_en=row.business_name_en,
+        tax_id=row.tax_id,
+        enterprise_type=row.enterprise_type,
+        products=list(row.products),
+        sales_channels=list(row.sales_channels),
+        baseline_revenue_satang=row.baseline_revenue_satang,
+        status=row.status,
+        registered_at=row.registered_at,
+        approved_at=row.approved_at,
+        updated_at=row.updated_at,
+    )
+
+
+def new_member_row(member: domain.Member) -> MemberRow:
+    return MemberRow(
+        member_id=member.member_id,
+        province_code=member.province_code,
+        cluster_code=member.cluster_code,
+        business_name_th=member.business_name_th,
+        business_name_en=member.business_name_en,
+        search_text=search_text_of(member.business_name_th, member.business_name_en),
+        tax_id=member.tax_id,
+        enterprise_type=member.enterprise_type,
+        products=member.products,
+        sales_channels=member.sales_channels,
+        baseline_revenue_satang=member.baseline_revenue_satang,
+        status=member.status,
+        registered_at=member.registered_at,
+        approved_at=member.approved_at,
+        updated_at=member.updated_at,
+    )
+
+
+def apply_to_row(member: domain.Member, row: MemberRow) -> None:
+    """Copy what a lifecycle change may alter back onto the loaded row."""
+    row.status = member.status
+    row.cluster_code = member.cluster_code
+    row.approved_at = member.approved_at
+    row.updated_at = member.updated_at
+
+
+async def member_row(session: AsyncSession, member_id: str, field: str = "member_id") -> MemberRow:
+    row = (
+        await session.execute(select(MemberRow).where(MemberRow.member_id == member_id))
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no member with id {member_id!r}", field=field)
+    return row
+
+
+async def contacts_of(session: AsyncSession, member_ids: Sequence[str]) -> dict[str, ContactRow]:
+    if not member_ids:
+        return {}
+    rows = (
+        await session.execute(select(ContactRow).where(ContactRow.member_id.in_(member_ids)))  # type: ignore[attr-defined]
+    ).scalars()
+    return {row.member_id: row for row in rows}
+
+
+async def cluster_province(session: AsyncSession, province_code: str, cluster_code: str) -> str | None:
+    """The province whose network has this cluster code: the member's own first."""
+    own = await session.get(ClusterRow, (province_code, cluster_code))
+    if own is not None:
+        return province_code
+    other = (
+        await session.execute(
+            select(ClusterRow.province_code).where(ClusterRow.cluster_code == cluster_code).limit(1)
+        )
+    ).scalar_one_or_none()
+    return other
+
+
+# --- listing with cursor paging -----------------------------------------------------
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+
+
+def encode_cursor(last_id: int, filters: str) -> str:
+    raw = json.dumps({"after": last_id, "filters": filters}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str, filters: str) -> int:
+    """The id after which the page starts; a token from other filters is refused."""
+    if not token:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        after = int(data["after"])
+        same = data["filters"] == filters
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InvalidArgument(
+            "is not a token this service issued; pass next_page_token from the previous "
+            "response unchanged, or leave it empty for the first page",
+            field="page.page_token",
+        ) from None
+    if not same or after < 0:
+        raise InvalidArgument(
+            "was issued for different filters; start again with an empty page_token",
+            field="page.page_token",
+        )
+    return after
+
+
+async def list_members(
+    session: AsyncSession,
+    *,
+    province_codes: Sequence[str] | None,
+    cluster_code: str,
+    status: int,
+    enterprise_type: int,
+    query: str,
+    page_size: int,
+    page_token: str,
+) -> tuple[list[MemberRow], str]:
+    words = search_terms(query) if query else []
+    filters = json.dumps(
+        [sorted(province_codes or []), cluster_code, status, enterprise_type, words],
+        ensure_ascii=False,
+    )
+    after = decode_cursor(page_token, filters)
+    size = DEFAULT_PAGE if page_size <= 0 else min(page_size, MAX_PAGE)
+    conditions = [MemberRow.id > after]  # type: ignore[operator]
+    if province_codes is not None:
+        conditions.append(MemberRow.province_code.in_(province_codes))  # type: ignore[attr-defined]
+    if cluster_code:
+        conditions.append(MemberRow.cluster_code == cluster_code)
+    if status:
+        conditions.append(MemberRow.status == status)
+    if enterprise_type:
+        conditions.append(MemberRow.enterprise_type == enterprise_type)
+    for word in words:
+        # Each query word must start a word of the name (Thai has no spaces between words).
+        pattern = "% " + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(MemberRow.search_text.like(pattern, escape="\\"))  # type: ignore[attr-defined]
+    rows = list(
+        (
+            await session.execute(
+                select(MemberRow).where(and_(*conditions)).order_by(MemberRow.id).limit(size + 1)  # type: ignore[arg-type]
+            )
+        ).scalars()
+    )
+    next_token = ""
+    if len(rows) > size:
+        rows = rows[:size]
+        assert rows[-1].id is not None
+        next_token = encode_cursor(rows[-1].id, filters)
+    return rows, next_token
+
+
+# --- committee and mentoring ---------------------------------------------------------
+
+
+def to_appointment(row: AppointmentRow) -> domain.Appointment:
+    return domain.Appointment(
+        appointment_id=row.appointment_id,
+        province_code=row.province_code,
+        member_id=row.member_id,
+        role=row.role,
+        cluster_code=row.cluster_code,
+        term_start=row.term_start,
+        term_end=row.term_end,
+    )
+
+
+async def overlapping_appointments(
+    session: AsyncSession, province_code: str, start: date, end: date
+) -> list[domain.Appointment]:
+    rows = (
+        await session.execute(
+            select(AppointmentRow).where(
+                AppointmentRow.province_code == province_code,
+                AppointmentRow.term_start < end,  # type: ignore[operator]
+                AppointmentRow.term_end > start,  # type: ignore[operator]
+            )
+        )
+    ).scalars()
+    return [to_appointment(r) for r in rows]
+
+
+async def current_committee(session: AsyncSession, province_code: str, today: date) -> list[AppointmentRow]:
+    return list(
+        (
+            await session.execute(
+                select(AppointmentRow)
+                .where(
+                    AppointmentRow.province_code == province_code,
+                    AppointmentRow.term_start <= today,  # type: ignore[operator]
+                    AppointmentRow.term_end >= today,  # type: ignore[operator]
+                )
+                .order_by(AppointmentRow.role, AppointmentRow.cluster_code)  # type: ignore[arg-type]
+            )
+        ).scalars()
+    )
+
+
+def to_mentorship(row: MentorshipRow) -> domain.Mentorship:
+    return domain.Mentorship(
+        mentorship_id=row.mentorship_id,
+        province_code=row.province_code,
+        mentor_member_id=row.mentor_member_id,
+        mentee_member_id=row.mentee_member_id,
+        focus=row.focus,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+    )
+
+
+async def has_active_mentor(session: AsyncSession, mentee_member_id: str) -> bool:
+    found = (
+        await session.execute(
+            select(MentorshipRow.mentorship_id).where(
+                MentorshipRow.mentee_member_id == mentee_member_id,
+                MentorshipRow.ended_at.is_(None),  # type: ignore[union-attr]
+            )
+        )
+    ).first()
+    return found is not None
+
+
+async def list_mentorships(
+    session: AsyncSession, province_code: str, member_id: str, include_ended: bool
+) -> list[MentorshipRow]:
+    conditions = []
+    if province_code:
+        conditions.append(MentorshipRow.province_code == province_code)
+    if member_id:
+        conditions.append(
+            or_(
+                MentorshipRow.mentor_member_id == member_id,
+                MentorshipRow.mentee_member_id == member_id,
+            )
+        )
+    if not include_ended:
+        conditions.append(MentorshipRow.ended_at.is_(None))  # type: ignore[union-attr]
+    return list(
+        (
+            await session.execute(
+                select(MentorshipRow).where(*conditions).order_by(MentorshipRow.started_at)  # type: ignore[arg-type]
+            )
+        ).scalars()
+    )

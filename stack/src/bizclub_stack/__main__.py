@@ -1,0 +1,177 @@
+"""`python -m bizclub_stack` (make run): the whole platform on one machine.
+
+Starts the embedded Kafka-protocol broker (Tansu; or uses KAFKA_BOOTSTRAP_SERVERS),
+creates the topics, starts every service as its own process with its SQLite file
+under var/, seeds the Udon Thani demo network, and supervises them until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bizclub_shared.broker import BrokerStartError, EmbeddedBroker
+from bizclub_shared.topics import ALL_TOPICS, ensure_topics
+
+log = logging.getLogger("bizclub.stack")
+
+
+@dataclass
+class ServiceProcess:
+    name: str  # the Python package: `python -m <name>`
+    port: int
+    env_prefix: str
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    log_file: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+SERVICES = [
+    ServiceProcess("membership", 50051, "MEMBERSHIP_"),
+]
+
+
+def service_env(service: ServiceProcess, bootstrap: str, data_dir: Path, seed: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+    env["BIZCLUB_DATA_DIR"] = str(data_dir)
+    env[f"{service.env_prefix}GRPC_PORT"] = str(service.port)
+    env[f"{service.env_prefix}SEED_DEMO_DATA"] = "true" if seed else "false"
+    env.update(service.extra_env)
+    return env
+
+
+def spawn(service: ServiceProcess, env: dict[str, str], logs: Path) -> None:
+    service.log_file = logs / f"{service.name}.log"
+    handle = service.log_file.open("ab")
+    service.process = subprocess.Popen(
+        [sys.executable, "-m", service.name], env=env, stdout=handle, stderr=subprocess.STDOUT
+    )
+    handle.close()
+    service.started_at = time.monotonic()
+
+
+async def wait_serving(service: ServiceProcess, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if service.process is not None and service.process.poll() is not None:
+                raise RuntimeError(f"{service.name} exited; see {service.log_file}")
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            await asyncio.sleep(0.3)
+    raise RuntimeError(f"{service.name} did not report SERVING within {timeout:.0f}s; see {service.log_file}")
+
+
+def stop_process(service: ServiceProcess, grace: float = 10.0) -> None:
+    proc = service.process
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def print_banner(bootstrap: str, embedded: bool, data_dir: Path) -> None:
+    lines = [
+        "",
+        "MOC Biz Club platform is up (Udon Thani demo network seeded).",
+        f"  broker      {bootstrap}  ({'embedded Tansu: its event log lives in memory only' if embedded else 'external'})",
+    ]
+    lines += [f"  {s.name:<11} 127.0.0.1:{s.port}  (gRPC; log {s.log_file})" for s in SERVICES]
+    lines += [
+        f"  data        {data_dir}/  (SQLite files, kept across restarts)",
+        "",
+        "Try:",
+        "  tools/install-grpcurl.sh && tools/bin/grpcurl -plaintext localhost:50051 list",
+        "  tools/bin/grpcurl -plaintext -d '{\"province_code\":\"TH-41\",\"page\":{\"page_size\":3}}' \\",
+        "      localhost:50051 bizclub.membership.v1.MembershipService/ListMembers",
+        f"  tools/kcat -C -b {bootstrap} -t bizclub.membership.v1 -f '%h\\n' -e",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+async def run(args: argparse.Namespace) -> None:
+    data_dir = Path(args.data_dir).resolve()
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    broker: EmbeddedBroker | None = None
+    if external:
+        bootstrap = external
+    else:
+        broker = EmbeddedBroker(port=args.broker_port, log_path=logs / "broker.log")
+        try:
+            await broker.start()
+        except BrokerStartError as exc:
+            sys.exit(f"cannot start the embedded broker: {exc}")
+        bootstrap = broker.bootstrap_servers
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await ensure_topics(bootstrap, list(ALL_TOPICS))
+        for service in SERVICES:
+            spawn(service, service_env(service, bootstrap, data_dir, not args.no_seed), logs)
+        for service in SERVICES:
+            await wait_serving(service)
+        print_banner(bootstrap, broker is not None, data_dir)
+        await supervise(stop, bootstrap, data_dir, logs, args)
+    finally:
+        print("stopping…", flush=True)
+        for service in SERVICES:
+            stop_process(service)
+        if broker is not None:
+            await broker.stop()
+
+
+async def supervise(stop: asyncio.Event, bootstrap: str, data_dir: Path, logs: Path, args: argparse.Namespace) -> None:
+    """Restart a service that exits on its own, backing off if it keeps failing."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        for service in SERVICES:
+            if stop.is_set() or service.process is None or service.process.poll() is None:
+                continue
+            service.restarts += 1
+            delay = min(2 ** min(service.restarts, 5), 30)
+            log.warning("%s exited with %s; restarting in %ds (see %s)", service.name, service.process.returncode, delay, service.log_file)
+            await asyncio.sleep(delay)
+            spawn(service, service_env(service, bootstrap, data_dir, not args.no_seed), logs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bizclub_stack", description=__doc__)
+    parser.add_argument("--data-dir", default=os.environ.get("BIZCLUB_DATA_DIR", "var"))
+    parser.add_argument("--broker-port", type=int, default=9092)
+    parser.add_argument("--no-seed", action="store_true", help="start without the Udon Thani demo data")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from bizclub_shared.broker import BrokerStartError, EmbeddedBroker
 from bizclub_shared.topics import ALL_TOPICS, ensure_topics
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 log = logging.getLogger("bizclub.stack")
 
@@ -45,7 +44,9 @@ SERVICES = [
 ]
 
 
-def service_env(service: ServiceProcess, bootstrap: str, data_dir: Path, seed: bool) -> dict[str, str]:
+def service_env(
+    service: ServiceProcess, bootstrap: str, data_dir: Path, seed: bool
+) -> dict[str, str]:
     env = dict(os.environ)
     env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     env["BIZCLUB_DATA_DIR"] = str(data_dir)
@@ -65,8 +66,8 @@ def spawn(service: ServiceProcess, env: dict[str, str], logs: Path) -> None:
     service.started_at = time.monotonic()
 
 
-async def wait_serving(service: ServiceProcess, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_serving(service: ServiceProcess, within: float = 120.0) -> None:
+    deadline = time.monotonic() + within
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
@@ -77,7 +78,9 @@ async def wait_serving(service: ServiceProcess, timeout: float = 120.0) -> None:
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             await asyncio.sleep(0.3)
-    raise RuntimeError(f"{service.name} did not report SERVING within {timeout:.0f}s; see {service.log_file}")
+    raise RuntimeError(
+        f"{service.name} did not report SERVING within {within:.0f}s; see {service.log_file}"
+    )
 
 
 def stop_process(service: ServiceProcess, grace: float = 10.0) -> None:
@@ -104,7 +107,7 @@ def print_banner(bootstrap: str, embedded: bool, data_dir: Path) -> None:
         "",
         "Try:",
         "  tools/install-grpcurl.sh && tools/bin/grpcurl -plaintext localhost:50051 list",
-        "  tools/bin/grpcurl -plaintext -d '{\"province_code\":\"TH-41\",\"page\":{\"page_size\":3}}' \\",
+        '  tools/bin/grpcurl -plaintext -d \'{"province_code":"TH-41","page":{"page_size":3}}\' \\',
         "      localhost:50051 bizclub.membership.v1.MembershipService/ListMembers",
         f"  tools/kcat -C -b {bootstrap} -t bizclub.membership.v1 -f '%h\\n' -e",
         "",
@@ -113,10 +116,8 @@ def print_banner(bootstrap: str, embedded: bool, data_dir: Path) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def run(args: argparse.Namespace) -> None:
-    data_dir = Path(args.data_dir).resolve()
+async def run(args: argparse.Namespace, data_dir: Path) -> None:
     logs = data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker: EmbeddedBroker | None = None
     if external:
@@ -148,7 +149,9 @@ async def run(args: argparse.Namespace) -> None:
             await broker.stop()
 
 
-async def supervise(stop: asyncio.Event, bootstrap: str, data_dir: Path, logs: Path, args: argparse.Namespace) -> None:
+async def supervise(
+    stop: asyncio.Event, bootstrap: str, data_dir: Path, logs: Path, args: argparse.Namespace
+) -> None:
     """Restart a service that exits on its own, backing off if it keeps failing."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -158,7 +161,13 @@ async def supervise(stop: asyncio.Event, bootstrap: str, data_dir: Path, logs: P
                 continue
             service.restarts += 1
             delay = min(2 ** min(service.restarts, 5), 30)
-            log.warning("%s exited with %s; restarting in %ds (see %s)", service.name, service.process.returncode, delay, service.log_file)
+            log.warning(
+                "%s exited with %s; restarting in %ds (see %s)",
+                service.name,
+                service.process.returncode,
+                delay,
+                service.log_file,
+            )
             await asyncio.sleep(delay)
             spawn(service, service_env(service, bootstrap, data_dir, not args.no_seed), logs)
 
@@ -167,10 +176,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bizclub_stack", description=__doc__)
     parser.add_argument("--data-dir", default=os.environ.get("BIZCLUB_DATA_DIR", "var"))
     parser.add_argument("--broker-port", type=int, default=9092)
-    parser.add_argument("--no-seed", action="store_true", help="start without the Udon Thani demo data")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser.add_argument(
+        "--no-seed", action="store_true", help="start without the Udon Thani demo data"
+    )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    data_dir = Path(args.data_dir).resolve()
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    asyncio.run(run(args, data_dir))
 
 
 if __name__ == "__main__":

@@ -54,8 +54,12 @@ class Envelope:
         return headers
 
     @staticmethod
-    def from_headers(headers: Iterable[tuple[str, bytes]] | Sequence[tuple[str, bytes]]) -> Envelope:
-        values = {k: (v.decode() if isinstance(v, bytes | bytearray) else str(v)) for k, v in headers}
+    def from_headers(
+        headers: Iterable[tuple[str, bytes]] | Sequence[tuple[str, bytes]],
+    ) -> Envelope:
+        values = {
+            k: (v.decode() if isinstance(v, bytes | bytearray) else str(v)) for k, v in headers
+        }
         missing = [k for k in ("ce_id", "ce_type", "ce_source", "ce_time") if not values.get(k)]
         if missing:
             raise EnvelopeError(f"record is missing envelope headers: {', '.join(missing)}")

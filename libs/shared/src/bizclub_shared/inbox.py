@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from google.protobuf import symbol_database
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 from sqlalchemy import select
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from bizclub_shared.db import UTCDateTime, utcnow
 from bizclub_shared.envelope import Envelope, EnvelopeError
@@ -92,6 +93,7 @@ class EventConsumer:
         )
         async def on_record(message: KafkaMessage) -> None:
             record = message.raw_message
+            assert isinstance(record, ConsumerRecord)  # one record per call: batch=False
             await self.handle_record(
                 topic=record.topic,
                 partition=record.partition,
@@ -140,8 +142,9 @@ class EventConsumer:
 
             async def apply(uow: UnitOfWork) -> str:
                 seen = await uow.session.execute(
-                    select(InboxEntry.event_id).where(
-                        InboxEntry.consumer == self.name, InboxEntry.event_id == envelope.event_id
+                    select(col(InboxEntry.event_id)).where(
+                        col(InboxEntry.consumer) == self.name,
+                        col(InboxEntry.event_id) == envelope.event_id,
                     )
                 )
                 if seen.first() is not None:
@@ -168,13 +171,21 @@ class EventConsumer:
                     if attempt == self._max_attempts:
                         span.record_exception(exc)
                         await self._dead_letter(
-                            topic, partition, offset, key, value, headers,
+                            topic,
+                            partition,
+                            offset,
+                            key,
+                            value,
+                            headers,
                             f"{type(exc).__name__}: {exc}",
                         )
                         return "dead-lettered"
                     log.warning(
                         "%s: %s attempt %d failed: %s",
-                        self.name, envelope.event_type, attempt, type(exc).__name__,
+                        self.name,
+                        envelope.event_type,
+                        attempt,
+                        type(exc).__name__,
                     )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
@@ -219,4 +230,4 @@ class EventConsumer:
 
 def message_class(full_name: str) -> type[Message]:
     """The generated class for a full protobuf name (the event's ce_type)."""
-    return symbol_database.Default().GetSymbol(full_name)  # type: ignore[no-any-return]
+    return symbol_database.Default().GetSymbol(full_name)

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from sqlalchemy import Column, Index, LargeBinary, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from bizclub_shared.db import UTCDateTime, for_writing, session_factory, utcnow
 from bizclub_shared.envelope import Envelope
@@ -126,13 +126,17 @@ class OutboxRelay:
         producer = await self._ensure_producer()
         async with self._sessions() as session:
             rows = (
-                await session.execute(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.sent_at.is_(None))  # type: ignore[union-attr]
-                    .order_by(OutboxEvent.id)  # type: ignore[arg-type]
-                    .limit(self._batch_size)
+                (
+                    await session.execute(
+                        select(OutboxEvent)
+                        .where(col(OutboxEvent.sent_at).is_(None))
+                        .order_by(col(OutboxEvent.id))
+                        .limit(self._batch_size)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         if not rows:
             return 0
         futures = []
@@ -176,16 +180,14 @@ class OutboxRelay:
                 chunk = ids[start : start + 500]
                 await session.execute(
                     update(OutboxEvent)
-                    .where(OutboxEvent.id.in_(chunk))  # type: ignore[union-attr]
-                    .values(sent_at=now, attempts=OutboxEvent.attempts + 1)
+                    .where(col(OutboxEvent.id).in_(chunk))
+                    .values(sent_at=now, attempts=col(OutboxEvent.attempts) + 1)
                 )
 
     async def purge_sent(self) -> None:
         cutoff = utcnow() - self._retention
         async with self._write_sessions() as session, session.begin():
-            await session.execute(
-                delete(OutboxEvent).where(OutboxEvent.sent_at < cutoff)  # type: ignore[operator]
-            )
+            await session.execute(delete(OutboxEvent).where(col(OutboxEvent.sent_at) < cutoff))
 
     async def pending_count(self) -> int:
         async with self._sessions() as session:

@@ -22,6 +22,7 @@ from bizclub_shared.grpc_server import GrpcServer, ServicerRegistration, build_s
 from bizclub_shared.inbox import EventConsumer
 from bizclub_shared.outbox import OutboxRelay
 from bizclub_shared.settings import ServiceSettings
+from bizclub_shared.telemetry import setup_tracing
 from bizclub_shared.unit_of_work import Writer
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, *, tables: Sequence[Any]) -> None:
         self.settings = settings
         self.tables = list(tables)
+        setup_tracing(settings.service_name)
         self.engine = create_engine(settings.resolved_database_url())
         self.sessions = session_factory(self.engine)
         self.relay = OutboxRelay(
@@ -52,7 +54,9 @@ class ServiceRuntime:
 
     def consumer(self, name: str) -> EventConsumer:
         """A consumer group of this service, applied through this service's inbox."""
-        consumer = EventConsumer(name, self.writer, max_attempts=self.settings.consumer_max_attempts)
+        consumer = EventConsumer(
+            name, self.writer, max_attempts=self.settings.consumer_max_attempts
+        )
         self.consumers.append(consumer)
         return consumer
 
@@ -71,6 +75,9 @@ class ServiceRuntime:
             host=self.settings.grpc_host,
         )
         await self.server.start()
+
+    def report_health(self) -> None:
+        """Start answering health checks: call once start-up work (e.g. seeding) is done."""
         self._tasks.append(asyncio.create_task(self._watch_health(), name="health"))
 
     async def _start_kafka(self) -> None:
@@ -80,7 +87,11 @@ class ServiceRuntime:
                 await self.kafka.start()
                 return
             except Exception as exc:  # broker not up yet: the service waits for it
-                log.warning("cannot reach Kafka at %s (%s); retrying", self.settings.kafka_bootstrap_servers, exc)
+                log.warning(
+                    "cannot reach Kafka at %s (%s); retrying",
+                    self.settings.kafka_bootstrap_servers,
+                    exc,
+                )
                 with contextlib.suppress(Exception):
                     await self.kafka.stop()
                 await asyncio.sleep(delay)

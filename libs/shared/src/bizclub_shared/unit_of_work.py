@@ -18,8 +18,7 @@ from typing import Any, Generic, TypeVar
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bizclub_shared.db import for_writing, session_factory, utcnow
 from bizclub_shared.envelope import Envelope

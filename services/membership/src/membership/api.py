@@ -17,20 +17,23 @@ from bizclub.membership.v1 import (
     membership_service_pb2,
     membership_service_pb2_grpc,
 )
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from bizclub_shared.db import utcnow
 from bizclub_shared.errors import AlreadyExists, FieldViolations, InvalidArgument, NotFound
 from bizclub_shared.provinces import PROVINCES
 from bizclub_shared.topics import MEMBERSHIP
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
 from membership import domain, store
 
 ms = membership_service_pb2
 
 
-def member_to_proto(row: store.MemberRow, contact: store.ContactRow | None) -> membership_pb2.Member:
+def member_to_proto(
+    row: store.MemberRow, contact: store.ContactRow | None
+) -> membership_pb2.Member:
     member = membership_pb2.Member(
         member_id=row.member_id,
         province_code=row.province_code,
@@ -41,7 +44,9 @@ def member_to_proto(row: store.MemberRow, contact: store.ContactRow | None) -> m
         cluster_code=row.cluster_code,
         products=row.products,
         sales_channels=row.sales_channels,  # type: ignore[arg-type]
-        baseline_monthly_revenue=common_pb2.Money(satang=row.baseline_revenue_satang, currency_code="THB"),
+        baseline_monthly_revenue=common_pb2.Money(
+            satang=row.baseline_revenue_satang, currency_code="THB"
+        ),
         status=row.status,  # type: ignore[arg-type]
         registered_at=domain.timestamp(row.registered_at),
     )
@@ -52,7 +57,9 @@ def member_to_proto(row: store.MemberRow, contact: store.ContactRow | None) -> m
     if contact is not None:
         member.contact.CopyFrom(
             membership_pb2.Contact(
-                full_name=contact.full_name, phone=contact.phone, email=contact.email,
+                full_name=contact.full_name,
+                phone=contact.phone,
+                email=contact.email,
                 national_id=contact.national_id,
             )
         )
@@ -66,8 +73,12 @@ def appointment_to_proto(row: store.AppointmentRow) -> membership_pb2.CommitteeA
         member_id=row.member_id,
         role=row.role,  # type: ignore[arg-type]
         cluster_code=row.cluster_code,
-        term_start=common_pb2.Date(year=row.term_start.year, month=row.term_start.month, day=row.term_start.day),
-        term_end=common_pb2.Date(year=row.term_end.year, month=row.term_end.month, day=row.term_end.day),
+        term_start=common_pb2.Date(
+            year=row.term_start.year, month=row.term_start.month, day=row.term_start.day
+        ),
+        term_end=common_pb2.Date(
+            year=row.term_end.year, month=row.term_end.month, day=row.term_end.day
+        ),
     )
 
 
@@ -85,12 +96,14 @@ def mentorship_to_proto(row: store.MentorshipRow | domain.Mentorship) -> members
     return proto
 
 
-async def network_to_proto(session: AsyncSession, network: store.NetworkRow) -> membership_pb2.Network:
+async def network_to_proto(
+    session: AsyncSession, network: store.NetworkRow
+) -> membership_pb2.Network:
     clusters = (
         await session.execute(
             select(store.ClusterRow)
-            .where(store.ClusterRow.province_code == network.province_code)
-            .order_by(store.ClusterRow.cluster_code)  # type: ignore[arg-type]
+            .where(col(store.ClusterRow.province_code) == network.province_code)
+            .order_by(col(store.ClusterRow.cluster_code))
         )
     ).scalars()
     return membership_pb2.Network(
@@ -98,13 +111,15 @@ async def network_to_proto(session: AsyncSession, network: store.NetworkRow) -> 
         name_th=network.name_th,
         name_en=network.name_en,
         clusters=[
-            membership_pb2.Cluster(cluster_code=c.cluster_code, name_th=c.name_th, name_en=c.name_en)
+            membership_pb2.Cluster(
+                cluster_code=c.cluster_code, name_th=c.name_th, name_en=c.name_en
+            )
             for c in clusters
         ],
     )
 
 
-def emit_all(uow: UnitOfWork, key: str, province: str, events: list) -> None:  # type: ignore[type-arg]
+def emit_all(uow: UnitOfWork, key: str, province: str, events: list) -> None:
     for event in events:
         uow.emit(MEMBERSHIP, key, event, province)
 
@@ -125,12 +140,20 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
 
     # --- the network ----------------------------------------------------------------
 
-    async def CreateNetwork(self, request: ms.CreateNetworkRequest, context: grpc.aio.ServicerContext) -> ms.CreateNetworkResponse:  # type: ignore[override]
+    async def CreateNetwork(
+        self, request: ms.CreateNetworkRequest, context: grpc.aio.ServicerContext
+    ) -> ms.CreateNetworkResponse:
         v = FieldViolations()
         domain.check_province(v, "province_code", request.province_code)
-        name_th = domain.clean_text(v, "name_th", request.name_th, required=True, limit=domain.MAX_NAME)
-        name_en = domain.clean_text(v, "name_en", request.name_en, required=False, limit=domain.MAX_NAME)
-        clusters = [domain.validate_cluster(v, f"clusters[{i}]", c) for i, c in enumerate(request.clusters)]
+        name_th = domain.clean_text(
+            v, "name_th", request.name_th, required=True, limit=domain.MAX_NAME
+        )
+        name_en = domain.clean_text(
+            v, "name_en", request.name_en, required=False, limit=domain.MAX_NAME
+        )
+        clusters = [
+            domain.validate_cluster(v, f"clusters[{i}]", c) for i, c in enumerate(request.clusters)
+        ]
         codes = [c.cluster_code for c in clusters]
         if len(set(codes)) != len(codes):
             v.add("clusters", "cluster codes must be unique")
@@ -140,7 +163,9 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         async def create(uow: UnitOfWork) -> membership_pb2.Network:
             if await uow.session.get(store.NetworkRow, province) is not None:
                 raise AlreadyExists(f"{province} already has a network", field="province_code")
-            network = store.NetworkRow(province_code=province, name_th=name_th, name_en=name_en, created_at=utcnow())
+            network = store.NetworkRow(
+                province_code=province, name_th=name_th, name_en=name_en, created_at=utcnow()
+            )
             uow.session.add(network)
             await uow.session.flush()
             for c in clusters:
@@ -148,10 +173,14 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             await uow.session.flush()
             proto = await network_to_proto(uow.session, network)
             uow.emit(
-                MEMBERSHIP, province,
+                MEMBERSHIP,
+                province,
                 events_pb2.NetworkCreated(
-                    province_code=province, name_th=name_th, name_en=name_en,
-                    clusters=proto.clusters, occurred_at=domain.timestamp(utcnow()),
+                    province_code=province,
+                    name_th=name_th,
+                    name_en=name_en,
+                    clusters=proto.clusters,
+                    occurred_at=domain.timestamp(utcnow()),
                 ),
                 province,
             )
@@ -159,7 +188,9 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
 
         return ms.CreateNetworkResponse(network=await self._writer.run(create, "CreateNetwork"))
 
-    async def AddCluster(self, request: ms.AddClusterRequest, context: grpc.aio.ServicerContext) -> ms.AddClusterResponse:  # type: ignore[override]
+    async def AddCluster(
+        self, request: ms.AddClusterRequest, context: grpc.aio.ServicerContext
+    ) -> ms.AddClusterResponse:
         v = FieldViolations()
         domain.check_province(v, "province_code", request.province_code)
         cluster = domain.validate_cluster(v, "cluster", request.cluster)
@@ -169,13 +200,22 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         async def add(uow: UnitOfWork) -> membership_pb2.Network:
             network = await uow.session.get(store.NetworkRow, province)
             if network is None:
-                raise NotFound(f"{province} has no network yet; create it first", field="province_code")
-            if await uow.session.get(store.ClusterRow, (province, cluster.cluster_code)) is not None:
-                raise AlreadyExists(f"{province} already has cluster {cluster.cluster_code!r}", field="cluster.cluster_code")
+                raise NotFound(
+                    f"{province} has no network yet; create it first", field="province_code"
+                )
+            if (
+                await uow.session.get(store.ClusterRow, (province, cluster.cluster_code))
+                is not None
+            ):
+                raise AlreadyExists(
+                    f"{province} already has cluster {cluster.cluster_code!r}",
+                    field="cluster.cluster_code",
+                )
             uow.session.add(store.ClusterRow(province_code=province, **cluster.__dict__))
             await uow.session.flush()
             uow.emit(
-                MEMBERSHIP, province,
+                MEMBERSHIP,
+                province,
                 events_pb2.ClusterAdded(
                     province_code=province,
                     cluster=membership_pb2.Cluster(**cluster.__dict__),
@@ -187,33 +227,47 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
 
         return ms.AddClusterResponse(network=await self._writer.run(add, "AddCluster"))
 
-    async def GetNetwork(self, request: ms.GetNetworkRequest, context: grpc.aio.ServicerContext) -> ms.GetNetworkResponse:  # type: ignore[override]
+    async def GetNetwork(
+        self, request: ms.GetNetworkRequest, context: grpc.aio.ServicerContext
+    ) -> ms.GetNetworkResponse:
         v = FieldViolations()
         domain.check_province(v, "province_code", request.province_code)
         v.raise_if_any()
         async with self._sessions() as session:
             network = await session.get(store.NetworkRow, request.province_code)
             if network is None:
-                raise NotFound(f"{request.province_code} has no Biz Club network yet", field="province_code")
-            committee = await store.current_committee(session, request.province_code, datetime.now(UTC).date())
+                raise NotFound(
+                    f"{request.province_code} has no Biz Club network yet", field="province_code"
+                )
+            committee = await store.current_committee(
+                session, request.province_code, datetime.now(UTC).date()
+            )
             name_th, name_en = PROVINCES[request.province_code]
             return ms.GetNetworkResponse(
                 network=await network_to_proto(session, network),
                 committee=[appointment_to_proto(a) for a in committee],
-                province=common_pb2.Province(province_code=request.province_code, name_th=name_th, name_en=name_en),
+                province=common_pb2.Province(
+                    province_code=request.province_code, name_th=name_th, name_en=name_en
+                ),
             )
 
     # --- members --------------------------------------------------------------------
 
-    async def RegisterMember(self, request: ms.RegisterMemberRequest, context: grpc.aio.ServicerContext) -> ms.RegisterMemberResponse:  # type: ignore[override]
+    async def RegisterMember(
+        self, request: ms.RegisterMemberRequest, context: grpc.aio.ServicerContext
+    ) -> ms.RegisterMemberResponse:
         facts, contact = domain.validate_registration(request)
 
         async def register(uow: UnitOfWork) -> membership_pb2.Member:
-            province = await store.cluster_province(uow.session, facts.province_code, facts.cluster_code)
+            province = await store.cluster_province(
+                uow.session, facts.province_code, facts.cluster_code
+            )
             domain.require_cluster_of_province(province, facts.province_code, facts.cluster_code)
             taken = (
                 await uow.session.execute(
-                    select(store.MemberRow.member_id).where(store.MemberRow.tax_id == facts.tax_id)
+                    select(col(store.MemberRow.member_id)).where(
+                        col(store.MemberRow.tax_id) == facts.tax_id
+                    )
                 )
             ).first()
             if taken is not None:
@@ -246,31 +300,45 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
 
         return await self._writer.run(apply, name)
 
-    async def ApproveMember(self, request: ms.ApproveMemberRequest, context: grpc.aio.ServicerContext) -> ms.ApproveMemberResponse:  # type: ignore[override]
+    async def ApproveMember(
+        self, request: ms.ApproveMemberRequest, context: grpc.aio.ServicerContext
+    ) -> ms.ApproveMemberResponse:
         resolution = domain.reason_text(request.resolution, "resolution")
 
         async def approve(uow: UnitOfWork, member: domain.Member) -> None:
             member.approve(resolution, utcnow())
 
-        return ms.ApproveMemberResponse(member=await self._change(request.member_id, "ApproveMember", approve))
+        return ms.ApproveMemberResponse(
+            member=await self._change(request.member_id, "ApproveMember", approve)
+        )
 
-    async def SuspendMember(self, request: ms.SuspendMemberRequest, context: grpc.aio.ServicerContext) -> ms.SuspendMemberResponse:  # type: ignore[override]
+    async def SuspendMember(
+        self, request: ms.SuspendMemberRequest, context: grpc.aio.ServicerContext
+    ) -> ms.SuspendMemberResponse:
         reason = domain.reason_text(request.reason)
 
         async def suspend(uow: UnitOfWork, member: domain.Member) -> None:
             member.suspend(reason, utcnow())
 
-        return ms.SuspendMemberResponse(member=await self._change(request.member_id, "SuspendMember", suspend))
+        return ms.SuspendMemberResponse(
+            member=await self._change(request.member_id, "SuspendMember", suspend)
+        )
 
-    async def ReinstateMember(self, request: ms.ReinstateMemberRequest, context: grpc.aio.ServicerContext) -> ms.ReinstateMemberResponse:  # type: ignore[override]
+    async def ReinstateMember(
+        self, request: ms.ReinstateMemberRequest, context: grpc.aio.ServicerContext
+    ) -> ms.ReinstateMemberResponse:
         reason = domain.reason_text(request.reason)
 
         async def reinstate(uow: UnitOfWork, member: domain.Member) -> None:
             member.reinstate(reason, utcnow())
 
-        return ms.ReinstateMemberResponse(member=await self._change(request.member_id, "ReinstateMember", reinstate))
+        return ms.ReinstateMemberResponse(
+            member=await self._change(request.member_id, "ReinstateMember", reinstate)
+        )
 
-    async def LeaveNetwork(self, request: ms.LeaveNetworkRequest, context: grpc.aio.ServicerContext) -> ms.LeaveNetworkResponse:  # type: ignore[override]
+    async def LeaveNetwork(
+        self, request: ms.LeaveNetworkRequest, context: grpc.aio.ServicerContext
+    ) -> ms.LeaveNetworkResponse:
         reason = domain.reason_text(request.reason)
 
         async def leave(uow: UnitOfWork, member: domain.Member) -> None:
@@ -281,9 +349,13 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
                 member.events.append(domain.end_mentorship(mentorship, utcnow()))
                 row.ended_at = mentorship.ended_at
 
-        return ms.LeaveNetworkResponse(member=await self._change(request.member_id, "LeaveNetwork", leave))
+        return ms.LeaveNetworkResponse(
+            member=await self._change(request.member_id, "LeaveNetwork", leave)
+        )
 
-    async def ChangeMemberCluster(self, request: ms.ChangeMemberClusterRequest, context: grpc.aio.ServicerContext) -> ms.ChangeMemberClusterResponse:  # type: ignore[override]
+    async def ChangeMemberCluster(
+        self, request: ms.ChangeMemberClusterRequest, context: grpc.aio.ServicerContext
+    ) -> ms.ChangeMemberClusterResponse:
         cluster_code = request.cluster_code.strip()
         if not cluster_code:
             raise InvalidArgument("is required, e.g. textiles", field="cluster_code")
@@ -293,22 +365,30 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             domain.require_cluster_of_province(province, member.province_code, cluster_code)
             member.change_cluster(cluster_code, utcnow())
 
-        return ms.ChangeMemberClusterResponse(member=await self._change(request.member_id, "ChangeMemberCluster", change))
+        return ms.ChangeMemberClusterResponse(
+            member=await self._change(request.member_id, "ChangeMemberCluster", change)
+        )
 
-    async def GetMember(self, request: ms.GetMemberRequest, context: grpc.aio.ServicerContext) -> ms.GetMemberResponse:  # type: ignore[override]
+    async def GetMember(
+        self, request: ms.GetMemberRequest, context: grpc.aio.ServicerContext
+    ) -> ms.GetMemberResponse:
         member_id = require_id(request.member_id, "member_id")
         async with self._sessions() as session:
             row = await store.member_row(session, member_id)
             contacts = await store.contacts_of(session, [member_id])
             return ms.GetMemberResponse(member=member_to_proto(row, contacts.get(member_id)))
 
-    async def BatchGetMembers(self, request: ms.BatchGetMembersRequest, context: grpc.aio.ServicerContext) -> ms.BatchGetMembersResponse:  # type: ignore[override]
+    async def BatchGetMembers(
+        self, request: ms.BatchGetMembersRequest, context: grpc.aio.ServicerContext
+    ) -> ms.BatchGetMembersResponse:
         ids = list(dict.fromkeys(i.strip() for i in request.member_ids))
         if len(ids) > store.MAX_PAGE:
             raise InvalidArgument(f"at most {store.MAX_PAGE} ids per call", field="member_ids")
         async with self._sessions() as session:
             rows = (
-                await session.execute(select(store.MemberRow).where(store.MemberRow.member_id.in_(ids)))  # type: ignore[attr-defined]
+                await session.execute(
+                    select(store.MemberRow).where(col(store.MemberRow.member_id).in_(ids))
+                )
             ).scalars()
             by_id = {row.member_id: row for row in rows}
             contacts = await store.contacts_of(session, list(by_id))
@@ -317,7 +397,9 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             missing_member_ids=[i for i in ids if i not in by_id],
         )
 
-    async def ListMembers(self, request: ms.ListMembersRequest, context: grpc.aio.ServicerContext) -> ms.ListMembersResponse:  # type: ignore[override]
+    async def ListMembers(
+        self, request: ms.ListMembersRequest, context: grpc.aio.ServicerContext
+    ) -> ms.ListMembersResponse:
         v = FieldViolations()
         if request.province_code:
             domain.check_province(v, "province_code", request.province_code)
@@ -345,11 +427,16 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
 
     # --- committee and mentoring ------------------------------------------------------
 
-    async def AppointCommitteeMember(self, request: ms.AppointCommitteeMemberRequest, context: grpc.aio.ServicerContext) -> ms.AppointCommitteeMemberResponse:  # type: ignore[override]
+    async def AppointCommitteeMember(
+        self, request: ms.AppointCommitteeMemberRequest, context: grpc.aio.ServicerContext
+    ) -> ms.AppointCommitteeMemberResponse:
         member_id = require_id(request.member_id, "member_id")
         v = FieldViolations()
         if request.role == 0 or request.role not in membership_pb2.CommitteeRole.values():
-            v.add("role", "is required: chair, vice chair, secretary, treasurer, cluster lead or member")
+            v.add(
+                "role",
+                "is required: chair, vice chair, secretary, treasurer, cluster lead or member",
+            )
         cluster_code = request.cluster_code.strip()
         if request.role == membership_pb2.COMMITTEE_ROLE_CLUSTER_LEAD and not cluster_code:
             v.add("cluster_code", "is required for a cluster lead")
@@ -362,18 +449,28 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             row = await store.member_row(uow.session, member_id)
             member = store.to_domain(row)
             if cluster_code:
-                province = await store.cluster_province(uow.session, member.province_code, cluster_code)
+                province = await store.cluster_province(
+                    uow.session, member.province_code, cluster_code
+                )
                 domain.require_cluster_of_province(province, member.province_code, cluster_code)
-            overlapping = await store.overlapping_appointments(uow.session, member.province_code, start, end)
-            appointment, event = domain.appoint(member, request.role, cluster_code, start, end, overlapping, utcnow())
+            overlapping = await store.overlapping_appointments(
+                uow.session, member.province_code, start, end
+            )
+            appointment, event = domain.appoint(
+                member, request.role, cluster_code, start, end, overlapping, utcnow()
+            )
             appointment_row = store.AppointmentRow(**appointment.__dict__)
             uow.session.add(appointment_row)
             uow.emit(MEMBERSHIP, member.member_id, event, member.province_code)
             return appointment_to_proto(appointment_row)
 
-        return ms.AppointCommitteeMemberResponse(appointment=await self._writer.run(appoint, "AppointCommitteeMember"))
+        return ms.AppointCommitteeMemberResponse(
+            appointment=await self._writer.run(appoint, "AppointCommitteeMember")
+        )
 
-    async def StartMentorship(self, request: ms.StartMentorshipRequest, context: grpc.aio.ServicerContext) -> ms.StartMentorshipResponse:  # type: ignore[override]
+    async def StartMentorship(
+        self, request: ms.StartMentorshipRequest, context: grpc.aio.ServicerContext
+    ) -> ms.StartMentorshipResponse:
         mentor_id = require_id(request.mentor_member_id, "mentor_member_id")
         mentee_id = require_id(request.mentee_member_id, "mentee_member_id")
         focus = domain.reason_text(request.focus, "focus")
@@ -381,17 +478,25 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             raise InvalidArgument("a member cannot mentor themselves", field="mentee_member_id")
 
         async def start(uow: UnitOfWork) -> membership_pb2.Mentorship:
-            mentor = store.to_domain(await store.member_row(uow.session, mentor_id, "mentor_member_id"))
-            mentee = store.to_domain(await store.member_row(uow.session, mentee_id, "mentee_member_id"))
+            mentor = store.to_domain(
+                await store.member_row(uow.session, mentor_id, "mentor_member_id")
+            )
+            mentee = store.to_domain(
+                await store.member_row(uow.session, mentee_id, "mentee_member_id")
+            )
             busy = await store.has_active_mentor(uow.session, mentee_id)
             mentorship, event = domain.start_mentorship(mentor, mentee, focus, busy, utcnow())
             uow.session.add(store.MentorshipRow(**mentorship.__dict__))
             uow.emit(MEMBERSHIP, mentee.member_id, event, mentee.province_code)
             return mentorship_to_proto(mentorship)
 
-        return ms.StartMentorshipResponse(mentorship=await self._writer.run(start, "StartMentorship"))
+        return ms.StartMentorshipResponse(
+            mentorship=await self._writer.run(start, "StartMentorship")
+        )
 
-    async def EndMentorship(self, request: ms.EndMentorshipRequest, context: grpc.aio.ServicerContext) -> ms.EndMentorshipResponse:  # type: ignore[override]
+    async def EndMentorship(
+        self, request: ms.EndMentorshipRequest, context: grpc.aio.ServicerContext
+    ) -> ms.EndMentorshipResponse:
         mentorship_id = require_id(request.mentorship_id, "mentorship_id")
 
         async def end(uow: UnitOfWork) -> membership_pb2.Mentorship:
@@ -406,7 +511,9 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
 
         return ms.EndMentorshipResponse(mentorship=await self._writer.run(end, "EndMentorship"))
 
-    async def ListMentorships(self, request: ms.ListMentorshipsRequest, context: grpc.aio.ServicerContext) -> ms.ListMentorshipsResponse:  # type: ignore[override]
+    async def ListMentorships(
+        self, request: ms.ListMentorshipsRequest, context: grpc.aio.ServicerContext
+    ) -> ms.ListMentorshipsResponse:
         if request.province_code:
             v = FieldViolations()
             domain.check_province(v, "province_code", request.province_code)
@@ -416,4 +523,3 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
                 session, request.province_code, request.member_id.strip(), request.include_ended
             )
         return ms.ListMentorshipsResponse(mentorships=[mentorship_to_proto(r) for r in rows])
-

@@ -6,11 +6,10 @@ import asyncio
 import logging
 
 from bizclub.membership.v1 import membership_service_pb2, membership_service_pb2_grpc
-from pydantic_settings import SettingsConfigDict
-
 from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
-from bizclub_shared.telemetry import setup_tracing
+from pydantic_settings import SettingsConfigDict
+
 from membership import reactions, seed, store
 from membership.api import MembershipApi
 
@@ -19,7 +18,9 @@ SERVICE_NAME = membership_service_pb2.DESCRIPTOR.services_by_name["MembershipSer
 
 
 class MembershipSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="MEMBERSHIP_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MEMBERSHIP_", extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "membership"
     grpc_port: int = 50051
@@ -39,6 +40,7 @@ class MembershipApp:
         )
         if self.settings.seed_demo_data:
             await seed.seed_udon_thani(self.api)
+        self.runtime.report_health()
         assert self.runtime.server is not None
         log.info("membership: gRPC on %s:%d", self.settings.grpc_host, self.runtime.server.port)
 
@@ -47,7 +49,6 @@ class MembershipApp:
 
 
 async def serve(settings: MembershipSettings) -> None:
-    setup_tracing(settings.service_name)
     app = MembershipApp(settings)
     try:
         await app.start()

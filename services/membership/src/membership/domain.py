@@ -13,12 +13,11 @@ from datetime import date, datetime
 
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import events_pb2, membership_pb2, membership_service_pb2
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
 from bizclub_shared.provinces import is_province
 from bizclub_shared.thai_text import has_control_characters, normalize, thai_id_checksum_ok
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 Status = membership_pb2.MemberStatus
 EnterpriseType = membership_pb2.EnterpriseType
@@ -29,7 +28,12 @@ ACTIVE = membership_pb2.MEMBER_STATUS_ACTIVE
 SUSPENDED = membership_pb2.MEMBER_STATUS_SUSPENDED
 LEFT = membership_pb2.MEMBER_STATUS_LEFT
 
-STATUS_NAMES = {APPLIED: "applied", ACTIVE: "active", SUSPENDED: "suspended", LEFT: "left"}
+STATUS_NAMES: dict[int, str] = {
+    APPLIED: "applied",
+    ACTIVE: "active",
+    SUSPENDED: "suspended",
+    LEFT: "left",
+}
 # Roles one person holds at a time in a network; cluster leads are one per cluster.
 SINGLE_HOLDER_ROLES = {
     membership_pb2.COMMITTEE_ROLE_CHAIR,
@@ -81,7 +85,9 @@ def check_province(violations: FieldViolations, field_name: str, code: str) -> N
         violations.add(field_name, f"{code!r} is not an ISO 3166-2:TH province code (e.g. TH-41)")
 
 
-def check_thai_id(violations: FieldViolations, field_name: str, value: str, *, required: bool) -> str:
+def check_thai_id(
+    violations: FieldViolations, field_name: str, value: str, *, required: bool
+) -> str:
     digits = value.replace("-", "").replace(" ", "")
     if not digits:
         if required:
@@ -102,7 +108,9 @@ def check_money(violations: FieldViolations, field_name: str, money: common_pb2.
     return money.satang
 
 
-def to_common_era(value: common_pb2.Date, violations: FieldViolations, field_name: str) -> date | None:
+def to_common_era(
+    value: common_pb2.Date, violations: FieldViolations, field_name: str
+) -> date | None:
     """A proto Date to a date; years of 2400 or more are Buddhist era (พ.ศ.)."""
     year = value.year - 543 if value.year >= 2400 else value.year
     try:
@@ -122,14 +130,21 @@ class Cluster:
     name_en: str
 
 
-def validate_cluster(violations: FieldViolations, prefix: str, cluster: membership_pb2.Cluster) -> Cluster:
+def validate_cluster(
+    violations: FieldViolations, prefix: str, cluster: membership_pb2.Cluster
+) -> Cluster:
     code = cluster.cluster_code.strip()
     if not CLUSTER_CODE.match(code):
         violations.add(
-            f"{prefix}.cluster_code", "must be 2-40 lower-case letters, digits or '-', e.g. textiles"
+            f"{prefix}.cluster_code",
+            "must be 2-40 lower-case letters, digits or '-', e.g. textiles",
         )
-    name_th = clean_text(violations, f"{prefix}.name_th", cluster.name_th, required=True, limit=MAX_NAME)
-    name_en = clean_text(violations, f"{prefix}.name_en", cluster.name_en, required=False, limit=MAX_NAME)
+    name_th = clean_text(
+        violations, f"{prefix}.name_th", cluster.name_th, required=True, limit=MAX_NAME
+    )
+    name_en = clean_text(
+        violations, f"{prefix}.name_en", cluster.name_en, required=False, limit=MAX_NAME
+    )
     return Cluster(code, name_th, name_en)
 
 
@@ -165,9 +180,7 @@ class Member:
     events: list[Message] = field(default_factory=list, repr=False)
 
     @staticmethod
-    def register(
-        request: RegistrationFacts, contact: Contact, now: datetime
-    ) -> Member:
+    def register(request: RegistrationFacts, contact: Contact, now: datetime) -> Member:
         member = Member(
             member_id=new_id(),
             province_code=request.province_code,
@@ -229,8 +242,10 @@ class Member:
         self.status, self.updated_at = SUSPENDED, now
         self.events.append(
             events_pb2.MemberSuspended(
-                member_id=self.member_id, province_code=self.province_code,
-                reason=reason, occurred_at=timestamp(now),
+                member_id=self.member_id,
+                province_code=self.province_code,
+                reason=reason,
+                occurred_at=timestamp(now),
             )
         )
 
@@ -239,8 +254,10 @@ class Member:
         self.status, self.updated_at = ACTIVE, now
         self.events.append(
             events_pb2.MemberReinstated(
-                member_id=self.member_id, province_code=self.province_code,
-                reason=reason, occurred_at=timestamp(now),
+                member_id=self.member_id,
+                province_code=self.province_code,
+                reason=reason,
+                occurred_at=timestamp(now),
             )
         )
 
@@ -249,8 +266,10 @@ class Member:
         self.status, self.updated_at = LEFT, now
         self.events.append(
             events_pb2.MemberLeft(
-                member_id=self.member_id, province_code=self.province_code,
-                reason=reason, occurred_at=timestamp(now),
+                member_id=self.member_id,
+                province_code=self.province_code,
+                reason=reason,
+                occurred_at=timestamp(now),
             )
         )
 
@@ -263,8 +282,10 @@ class Member:
         previous, self.cluster_code, self.updated_at = self.cluster_code, cluster_code, now
         self.events.append(
             events_pb2.MemberClusterChanged(
-                member_id=self.member_id, province_code=self.province_code,
-                from_cluster_code=previous, to_cluster_code=cluster_code,
+                member_id=self.member_id,
+                province_code=self.province_code,
+                from_cluster_code=previous,
+                to_cluster_code=cluster_code,
                 occurred_at=timestamp(now),
             )
         )
@@ -291,11 +312,17 @@ def validate_registration(
     check_province(v, "province_code", request.province_code)
     cluster_code = request.cluster_code.strip()
     v.check(bool(cluster_code), "cluster_code", "is required, e.g. textiles")
-    name_th = clean_text(v, "business_name_th", request.business_name_th, required=True, limit=MAX_NAME)
-    name_en = clean_text(v, "business_name_en", request.business_name_en, required=False, limit=MAX_NAME)
+    name_th = clean_text(
+        v, "business_name_th", request.business_name_th, required=True, limit=MAX_NAME
+    )
+    name_en = clean_text(
+        v, "business_name_en", request.business_name_en, required=False, limit=MAX_NAME
+    )
     tax_id = check_thai_id(v, "tax_id", request.tax_id, required=True)
     if request.enterprise_type not in EnterpriseType.values() or request.enterprise_type == 0:
-        v.add("enterprise_type", "is required: SME, community enterprise, OTOP or young smart trader")
+        v.add(
+            "enterprise_type", "is required: SME, community enterprise, OTOP or young smart trader"
+        )
     if len(request.products) > MAX_PRODUCTS:
         v.add("products", f"at most {MAX_PRODUCTS} products")
     products = [
@@ -394,7 +421,7 @@ def appoint(
     for other in overlapping:
         if role in SINGLE_HOLDER_ROLES and other.role == role:
             raise FailedPrecondition(
-                f"the role {CommitteeRole.Name(role)} is held by member {other.member_id} "
+                f"the role {CommitteeRole.Name(CommitteeRole.ValueType(role))} is held by member {other.member_id} "
                 f"until {other.term_end.isoformat()}",
                 field="role",
             )
@@ -422,7 +449,9 @@ def appoint(
         member_id=appointment.member_id,
         role=role,  # type: ignore[arg-type]
         cluster_code=cluster_code,
-        term_start=common_pb2.Date(year=term_start.year, month=term_start.month, day=term_start.day),
+        term_start=common_pb2.Date(
+            year=term_start.year, month=term_start.month, day=term_start.day
+        ),
         term_end=common_pb2.Date(year=term_end.year, month=term_end.month, day=term_end.day),
         occurred_at=timestamp(now),
     )

@@ -11,8 +11,8 @@ import random
 
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import membership_pb2, membership_service_pb2
-
 from bizclub_shared.errors import AlreadyExists
+
 from membership.api import MembershipApi
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,20 @@ CLUSTERS = [
     ("tourism", "ท่องเที่ยวชุมชน", "Community tourism"),
 ]
 DISTRICTS = [
-    "บ้านเชียง", "กุมภวาปี", "หนองหาน", "เพ็ญ", "บ้านดุง", "น้ำโสม", "หนองวัวซอ",
-    "ประจักษ์ศิลปาคม", "โนนสะอาด", "ศรีธาตุ", "บ้านผือ", "นายูง", "วังสามหมอ", "ทุ่งฝน",
+    "บ้านเชียง",
+    "กุมภวาปี",
+    "หนองหาน",
+    "เพ็ญ",
+    "บ้านดุง",
+    "น้ำโสม",
+    "หนองวัวซอ",
+    "ประจักษ์ศิลปาคม",
+    "โนนสะอาด",
+    "ศรีธาตุ",
+    "บ้านผือ",
+    "นายูง",
+    "วังสามหมอ",
+    "ทุ่งฝน",
 ]
 PRODUCTS = {
     "textiles": (
@@ -48,12 +60,40 @@ PRODUCTS = {
     ),
 }
 FIRST_NAMES = [
-    "สมชาย", "สมหญิง", "บุญมี", "คำแพง", "ทองใบ", "มาลี", "สุดารัตน์", "ประเสริฐ", "วิไลวรรณ",
-    "อำนาจ", "จันทร์เพ็ญ", "สุนทร", "ศรีสุดา", "ธนพล", "พิมพ์ชนก", "กิตติศักดิ์", "อรอุมา", "บัวผัน",
+    "สมชาย",
+    "สมหญิง",
+    "บุญมี",
+    "คำแพง",
+    "ทองใบ",
+    "มาลี",
+    "สุดารัตน์",
+    "ประเสริฐ",
+    "วิไลวรรณ",
+    "อำนาจ",
+    "จันทร์เพ็ญ",
+    "สุนทร",
+    "ศรีสุดา",
+    "ธนพล",
+    "พิมพ์ชนก",
+    "กิตติศักดิ์",
+    "อรอุมา",
+    "บัวผัน",
 ]
 LAST_NAMES = [
-    "ศรีสุข", "บุญมา", "พิมพ์ดี", "แก้วมณี", "ทองดี", "สายบุญ", "ชัยมงคล", "ภูมิพันธ์", "คำภา",
-    "จันทร์หอม", "ศรีวงษ์", "พรหมมา", "อินทร์แก้ว", "วงศ์ใหญ่",
+    "ศรีสุข",
+    "บุญมา",
+    "พิมพ์ดี",
+    "แก้วมณี",
+    "ทองดี",
+    "สายบุญ",
+    "ชัยมงคล",
+    "ภูมิพันธ์",
+    "คำภา",
+    "จันทร์หอม",
+    "ศรีวงษ์",
+    "พรหมมา",
+    "อินทร์แก้ว",
+    "วงศ์ใหญ่",
 ]
 TYPES = [
     membership_pb2.ENTERPRISE_TYPE_SME,
@@ -101,7 +141,9 @@ def demo_registrations(count: int = 200) -> list[ms.RegisterMemberRequest]:
                 enterprise_type=TYPES[rng.randrange(len(TYPES))],
                 products=rng.sample(products, k=2),
                 sales_channels=rng.sample(CHANNELS, k=rng.randint(1, 3)),
-                baseline_monthly_revenue=common_pb2.Money(satang=revenue_thb * 100, currency_code="THB"),
+                baseline_monthly_revenue=common_pb2.Money(
+                    satang=revenue_thb * 100, currency_code="THB"
+                ),
                 contact=membership_pb2.Contact(
                     full_name=f"{first} {last}",
                     phone=f"08{rng.randint(10_000_000, 99_999_999)}",
@@ -121,22 +163,33 @@ async def seed_udon_thani(api: MembershipApi, count: int = 200) -> bool:
                 province_code=UDON_THANI,
                 name_th="เครือข่ายพาณิชย์จังหวัดอุดรธานี (MOC Biz Club อุดรธานี)",
                 name_en="MOC Biz Club Udon Thani",
-                clusters=[membership_pb2.Cluster(cluster_code=c, name_th=th, name_en=en) for c, th, en in CLUSTERS],
+                clusters=[
+                    membership_pb2.Cluster(cluster_code=c, name_th=th, name_en=en)
+                    for c, th, en in CLUSTERS
+                ],
             ),
-            None,  # type: ignore[arg-type]
+            None,
         )
     except AlreadyExists:
         return False
     members = []
     for request in demo_registrations(count):
-        member = (await api.RegisterMember(request, None)).member  # type: ignore[arg-type]
+        member = (await api.RegisterMember(request, None)).member
         members.append(member)
     # Most are approved by the committee; a few applications are still pending.
     for i, member in enumerate(members):
         if i % 10 != 9:
-            await api.ApproveMember(ms.ApproveMemberRequest(member_id=member.member_id, resolution="มติคณะกรรมการ 1/2568"), None)  # type: ignore[arg-type]
+            await api.ApproveMember(
+                ms.ApproveMemberRequest(
+                    member_id=member.member_id, resolution="มติคณะกรรมการ 1/2568"
+                ),
+                None,
+            )
     active = [m for i, m in enumerate(members) if i % 10 != 9]
-    term = (common_pb2.Date(year=2568, month=1, day=1), common_pb2.Date(year=2569, month=12, day=31))
+    term = (
+        common_pb2.Date(year=2568, month=1, day=1),
+        common_pb2.Date(year=2569, month=12, day=31),
+    )
     roles = [
         (membership_pb2.COMMITTEE_ROLE_CHAIR, ""),
         (membership_pb2.COMMITTEE_ROLE_VICE_CHAIR, ""),
@@ -146,23 +199,30 @@ async def seed_udon_thani(api: MembershipApi, count: int = 200) -> bool:
     for (role, cluster), member in zip(roles, active[: len(roles)], strict=True):
         await api.AppointCommitteeMember(
             ms.AppointCommitteeMemberRequest(
-                member_id=member.member_id, role=role,
-                cluster_code=cluster or "", term_start=term[0], term_end=term[1],
+                member_id=member.member_id,
+                role=role,
+                cluster_code=cluster or "",
+                term_start=term[0],
+                term_end=term[1],
             ),
-            None,  # type: ignore[arg-type]
+            None,
         )
     # พี่สอนน้อง: early members coach newer ones of the same cluster.
     for mentor, mentee in zip(active[:12], active[-12:], strict=True):
         await api.StartMentorship(
             ms.StartMentorshipRequest(
-                mentor_member_id=mentor.member_id, mentee_member_id=mentee.member_id,
+                mentor_member_id=mentor.member_id,
+                mentee_member_id=mentee.member_id,
                 focus="การตลาดออนไลน์และบรรจุภัณฑ์",
             ),
-            None,  # type: ignore[arg-type]
+            None,
         )
     # A suspension and a departure, so every status shows in the demo.
-    await api.SuspendMember(ms.SuspendMemberRequest(member_id=active[50].member_id, reason="ค้างชำระค่าบำรุง"), None)  # type: ignore[arg-type]
-    await api.LeaveNetwork(ms.LeaveNetworkRequest(member_id=active[60].member_id, reason="ย้ายกิจการไปจังหวัดอื่น"), None)  # type: ignore[arg-type]
+    await api.SuspendMember(
+        ms.SuspendMemberRequest(member_id=active[50].member_id, reason="ค้างชำระค่าบำรุง"), None
+    )
+    await api.LeaveNetwork(
+        ms.LeaveNetworkRequest(member_id=active[60].member_id, reason="ย้ายกิจการไปจังหวัดอื่น"), None
+    )
     log.info("seeded the Udon Thani network: %d members", len(members))
     return True
-

@@ -9,15 +9,15 @@ import json
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, Index, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
-
 from bizclub_shared.db import UTCDateTime
 from bizclub_shared.errors import InvalidArgument, NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
 from bizclub_shared.thai_text import search_terms
+from sqlalchemy import JSON, Column, Index, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel, col
+
 from membership import domain
 
 
@@ -97,8 +97,14 @@ class MentorshipRow(SQLModel, table=True):
 
 
 TABLES = [
-    NetworkRow, ClusterRow, MemberRow, ContactRow, AppointmentRow, MentorshipRow,
-    OutboxEvent, InboxEntry,
+    NetworkRow,
+    ClusterRow,
+    MemberRow,
+    ContactRow,
+    AppointmentRow,
+    MentorshipRow,
+    OutboxEvent,
+    InboxEntry,
 ]
 
 
@@ -163,7 +169,7 @@ def apply_to_row(member: domain.Member, row: MemberRow) -> None:
 
 async def member_row(session: AsyncSession, member_id: str, field: str = "member_id") -> MemberRow:
     row = (
-        await session.execute(select(MemberRow).where(MemberRow.member_id == member_id))
+        await session.execute(select(MemberRow).where(col(MemberRow.member_id) == member_id))
     ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no member with id {member_id!r}", field=field)
@@ -174,19 +180,23 @@ async def contacts_of(session: AsyncSession, member_ids: Sequence[str]) -> dict[
     if not member_ids:
         return {}
     rows = (
-        await session.execute(select(ContactRow).where(ContactRow.member_id.in_(member_ids)))  # type: ignore[attr-defined]
+        await session.execute(select(ContactRow).where(col(ContactRow.member_id).in_(member_ids)))
     ).scalars()
     return {row.member_id: row for row in rows}
 
 
-async def cluster_province(session: AsyncSession, province_code: str, cluster_code: str) -> str | None:
+async def cluster_province(
+    session: AsyncSession, province_code: str, cluster_code: str
+) -> str | None:
     """The province whose network has this cluster code: the member's own first."""
     own = await session.get(ClusterRow, (province_code, cluster_code))
     if own is not None:
         return province_code
     other = (
         await session.execute(
-            select(ClusterRow.province_code).where(ClusterRow.cluster_code == cluster_code).limit(1)
+            select(col(ClusterRow.province_code))
+            .where(col(ClusterRow.cluster_code) == cluster_code)
+            .limit(1)
         )
     ).scalar_one_or_none()
     return other
@@ -244,23 +254,26 @@ async def list_members(
     )
     after = decode_cursor(page_token, filters)
     size = DEFAULT_PAGE if page_size <= 0 else min(page_size, MAX_PAGE)
-    conditions = [MemberRow.id > after]  # type: ignore[operator]
+    conditions = [col(MemberRow.id) > after]
     if province_codes is not None:
-        conditions.append(MemberRow.province_code.in_(province_codes))  # type: ignore[attr-defined]
+        conditions.append(col(MemberRow.province_code).in_(province_codes))
     if cluster_code:
-        conditions.append(MemberRow.cluster_code == cluster_code)
+        conditions.append(col(MemberRow.cluster_code) == cluster_code)
     if status:
-        conditions.append(MemberRow.status == status)
+        conditions.append(col(MemberRow.status) == status)
     if enterprise_type:
-        conditions.append(MemberRow.enterprise_type == enterprise_type)
+        conditions.append(col(MemberRow.enterprise_type) == enterprise_type)
     for word in words:
         # Each query word must start a word of the name (Thai has no spaces between words).
         pattern = "% " + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(MemberRow.search_text.like(pattern, escape="\\"))  # type: ignore[attr-defined]
+        conditions.append(col(MemberRow.search_text).like(pattern, escape="\\"))
     rows = list(
         (
             await session.execute(
-                select(MemberRow).where(and_(*conditions)).order_by(MemberRow.id).limit(size + 1)  # type: ignore[arg-type]
+                select(MemberRow)
+                .where(and_(*conditions))
+                .order_by(col(MemberRow.id))
+                .limit(size + 1)
             )
         ).scalars()
     )
@@ -293,26 +306,28 @@ async def overlapping_appointments(
     rows = (
         await session.execute(
             select(AppointmentRow).where(
-                AppointmentRow.province_code == province_code,
-                AppointmentRow.term_start < end,  # type: ignore[operator]
-                AppointmentRow.term_end > start,  # type: ignore[operator]
+                col(AppointmentRow.province_code) == province_code,
+                col(AppointmentRow.term_start) < end,
+                col(AppointmentRow.term_end) > start,
             )
         )
     ).scalars()
     return [to_appointment(r) for r in rows]
 
 
-async def current_committee(session: AsyncSession, province_code: str, today: date) -> list[AppointmentRow]:
+async def current_committee(
+    session: AsyncSession, province_code: str, today: date
+) -> list[AppointmentRow]:
     return list(
         (
             await session.execute(
                 select(AppointmentRow)
                 .where(
-                    AppointmentRow.province_code == province_code,
-                    AppointmentRow.term_start <= today,  # type: ignore[operator]
-                    AppointmentRow.term_end >= today,  # type: ignore[operator]
+                    col(AppointmentRow.province_code) == province_code,
+                    col(AppointmentRow.term_start) <= today,
+                    col(AppointmentRow.term_end) >= today,
                 )
-                .order_by(AppointmentRow.role, AppointmentRow.cluster_code)  # type: ignore[arg-type]
+                .order_by(col(AppointmentRow.role), col(AppointmentRow.cluster_code))
             )
         ).scalars()
     )
@@ -333,9 +348,9 @@ def to_mentorship(row: MentorshipRow) -> domain.Mentorship:
 async def has_active_mentor(session: AsyncSession, mentee_member_id: str) -> bool:
     found = (
         await session.execute(
-            select(MentorshipRow.mentorship_id).where(
-                MentorshipRow.mentee_member_id == mentee_member_id,
-                MentorshipRow.ended_at.is_(None),  # type: ignore[union-attr]
+            select(col(MentorshipRow.mentorship_id)).where(
+                col(MentorshipRow.mentee_member_id) == mentee_member_id,
+                col(MentorshipRow.ended_at).is_(None),
             )
         )
     ).first()
@@ -347,20 +362,20 @@ async def list_mentorships(
 ) -> list[MentorshipRow]:
     conditions = []
     if province_code:
-        conditions.append(MentorshipRow.province_code == province_code)
+        conditions.append(col(MentorshipRow.province_code) == province_code)
     if member_id:
         conditions.append(
             or_(
-                MentorshipRow.mentor_member_id == member_id,
-                MentorshipRow.mentee_member_id == member_id,
+                col(MentorshipRow.mentor_member_id) == member_id,
+                col(MentorshipRow.mentee_member_id) == member_id,
             )
         )
     if not include_ended:
-        conditions.append(MentorshipRow.ended_at.is_(None))  # type: ignore[union-attr]
+        conditions.append(col(MentorshipRow.ended_at).is_(None))
     return list(
         (
             await session.execute(
-                select(MentorshipRow).where(*conditions).order_by(MentorshipRow.started_at)  # type: ignore[arg-type]
+                select(MentorshipRow).where(*conditions).order_by(col(MentorshipRow.started_at))
             )
         ).scalars()
     )

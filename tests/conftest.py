@@ -1,0 +1,100 @@
+"""Shared fixtures: a real broker and real databases.
+
+The broker is the embedded Tansu (a fresh one per test: it starts in milliseconds)
+unless KAFKA_BOOTSTRAP_SERVERS points at a running Apache Kafka, which is then
+shared; tests only look at the records of the members they create.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from bizclub.membership.v1 import membership_service_pb2_grpc
+from bizclub_shared.broker import EmbeddedBroker
+from bizclub_shared.topics import ALL_TOPICS, ensure_topics
+from membership.app import MembershipApp, MembershipSettings
+
+EXTERNAL_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+
+
+@dataclass
+class Broker:
+    bootstrap_servers: str
+    embedded: EmbeddedBroker | None  # None when the suite runs against external Kafka
+
+    @property
+    def idempotence(self) -> bool:
+        return self.embedded is None
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    if EXTERNAL_KAFKA:
+        await ensure_topics(EXTERNAL_KAFKA, list(ALL_TOPICS))
+        yield Broker(EXTERNAL_KAFKA, None)
+        return
+    embedded = EmbeddedBroker(port=0, log_path=tmp_path / "broker.log")
+    await embedded.start()
+    try:
+        await ensure_topics(embedded.bootstrap_servers, list(ALL_TOPICS))
+        yield Broker(embedded.bootstrap_servers, embedded)
+    finally:
+        await embedded.stop()
+
+
+def membership_settings(tmp_path: Path, broker: Broker, **overrides: Any) -> MembershipSettings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'membership.db'}",
+        "kafka_bootstrap_servers": broker.bootstrap_servers,
+        "kafka_idempotence": broker.idempotence,
+        "grpc_host": "127.0.0.1",
+        "grpc_port": 0,
+        "relay_idle_poll_seconds": 0.1,
+        "consumer_session_timeout_ms": 2000,
+        "consumer_heartbeat_interval_ms": 500,
+    }
+    values.update(overrides)
+    return MembershipSettings(**values)
+
+
+@dataclass
+class RunningMembership:
+    app: MembershipApp
+    channel: grpc.aio.Channel
+    stub: membership_service_pb2_grpc.MembershipServiceStub
+
+    @property
+    def address(self) -> str:
+        assert self.app.runtime.server is not None
+        return f"127.0.0.1:{self.app.runtime.server.port}"
+
+
+MembershipFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_membership(tmp_path: Path, broker: Broker) -> AsyncIterator[MembershipFactory]:
+    """Start a membership service in this process (real SQLite file, real broker)."""
+    running: list[RunningMembership] = []
+
+    async def start(**overrides: Any) -> RunningMembership:
+        app = MembershipApp(membership_settings(tmp_path, broker, **overrides))
+        await app.start()
+        assert app.runtime.server is not None
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.runtime.server.port}")
+        service = RunningMembership(
+            app, channel, membership_service_pb2_grpc.MembershipServiceStub(channel)
+        )
+        running.append(service)
+        return service
+
+    yield start
+    for service in reversed(running):
+        await service.channel.close()
+        await service.app.stop()

@@ -1,0 +1,148 @@
+"""Helpers for tests: valid requests, and reading what reached a topic."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from bizclub.common.v1 import common_pb2
+from bizclub.membership.v1 import membership_pb2, membership_service_pb2
+from bizclub_shared.envelope import Envelope
+
+_serial = itertools.count(1)
+
+
+def thai_id(prefix: str) -> str:
+    """A 13-digit ID with a valid checksum: 12 digits of prefix/serial, then the check digit."""
+    body = (prefix + str(next(_serial)).zfill(12))[-12:]
+    total = sum(int(d) * w for d, w in zip(body, range(13, 1, -1), strict=True))
+    return body + str((11 - total % 11) % 10)
+
+
+def registration(**overrides: object) -> membership_service_pb2.RegisterMemberRequest:
+    request = membership_service_pb2.RegisterMemberRequest(
+        province_code="TH-41",
+        cluster_code="textiles",
+        business_name_th="กลุ่มทอผ้าไหมบ้านเชียง",
+        business_name_en="Ban Chiang Silk Weavers",
+        tax_id=thai_id("09"),
+        enterprise_type=membership_pb2.ENTERPRISE_TYPE_COMMUNITY_ENTERPRISE,
+        products=["ผ้าไหมทอมือ", "ผ้าฝ้ายย้อมคราม"],
+        sales_channels=[common_pb2.SALES_CHANNEL_LOCAL_MARKET],
+        baseline_monthly_revenue=common_pb2.Money(satang=8_000_000, currency_code="THB"),
+        contact=membership_pb2.Contact(
+            full_name="บุญมี ศรีสุข",
+            phone="0812345678",
+            email="boonmee@example.co.th",
+            national_id=thai_id("3"),
+        ),
+    )
+    for name, value in overrides.items():
+        if isinstance(value, list):
+            request.ClearField(name)  # type: ignore[arg-type]
+            getattr(request, name).extend(value)
+        elif hasattr(value, "CopyFrom"):
+            getattr(request, name).CopyFrom(value)
+        else:
+            setattr(request, name, value)
+    return request
+
+
+def udon_thani_network() -> membership_service_pb2.CreateNetworkRequest:
+    return membership_service_pb2.CreateNetworkRequest(
+        province_code="TH-41",
+        name_th="เครือข่าย MOC Biz Club อุดรธานี",
+        name_en="MOC Biz Club Udon Thani",
+        clusters=[
+            membership_pb2.Cluster(cluster_code="textiles", name_th="ผ้าและเครื่องแต่งกาย"),
+            membership_pb2.Cluster(cluster_code="food", name_th="อาหารและเครื่องดื่ม"),
+            membership_pb2.Cluster(cluster_code="agriculture", name_th="เกษตรและเกษตรแปรรูป"),
+            membership_pb2.Cluster(cluster_code="tourism", name_th="ท่องเที่ยวชุมชน"),
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+    headers: dict[str, str]
+
+    @property
+    def envelope(self) -> Envelope:
+        return Envelope.from_headers([(k, v.encode()) for k, v in self.headers.items()])
+
+
+async def read_topic(
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    keys: Collection[str] | None = None,
+    expect: int | None = None,
+    within: float = 20.0,
+) -> list[Record]:
+    """Every record of the topic from the beginning (only `keys`, if given).
+
+    With `expect`, keeps reading until that many matching records arrived or the
+    deadline passed; without it, reads up to the current end of every partition.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            await consumer.stop()
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap_servers, enable_auto_commit=False
+            )
+            await consumer.start()
+            await consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[Record] = []
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                for m in messages:
+                    key = (m.key or b"").decode()
+                    if keys is not None and key not in keys:
+                        continue
+                    records.append(
+                        Record(
+                            topic=m.topic,
+                            partition=m.partition,
+                            offset=m.offset,
+                            key=key,
+                            value=m.value or b"",
+                            headers={k: v.decode() for k, v in (m.headers or ())},
+                        )
+                    )
+            if expect is not None:
+                if len(records) >= expect:
+                    break
+            else:
+                ends = await consumer.end_offsets(partitions)
+                if all(
+                    await asyncio.gather(*(_at_end(consumer, tp, ends[tp]) for tp in partitions))
+                ):
+                    break
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _at_end(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
+    return await consumer.position(tp) >= end

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +46,8 @@ class InboxEntry(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime)
 
 
-Handler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
+# A reaction: database work only, in the same transaction as the inbox entry.
+Handler = Callable[[UnitOfWork, Any, Envelope], None]
 
 
 class EventConsumer:
@@ -140,14 +141,14 @@ class EventConsumer:
                 )
                 return "dead-lettered"
 
-            async def apply(uow: UnitOfWork) -> str:
-                seen = await uow.session.execute(
+            def apply(uow: UnitOfWork) -> str:
+                seen = uow.session.execute(
                     select(col(InboxEntry.event_id)).where(
                         col(InboxEntry.consumer) == self.name,
                         col(InboxEntry.event_id) == envelope.event_id,
                     )
-                )
-                if seen.first() is not None:
+                ).first()
+                if seen is not None:
                     return "duplicate"
                 uow.session.add(
                     InboxEntry(
@@ -160,7 +161,7 @@ class EventConsumer:
                         received_at=utcnow(),
                     )
                 )
-                await handler(uow, event, envelope)
+                handler(uow, event, envelope)
                 return "applied"
 
             delay = 0.05

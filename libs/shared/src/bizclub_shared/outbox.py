@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
-from sqlalchemy import Column, Index, LargeBinary, delete, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Column, Index, LargeBinary, delete, func, select, text, update
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 
-from bizclub_shared.db import UTCDateTime, for_writing, session_factory, utcnow
+from bizclub_shared.db import Database, UTCDateTime, utcnow
 from bizclub_shared.envelope import Envelope
 from bizclub_shared.telemetry import context_from_traceparent, current_traceparent
+
+if TYPE_CHECKING:
+    from bizclub_shared.unit_of_work import UnitOfWork, Writer
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("bizclub.outbox")
@@ -67,11 +71,14 @@ class OutboxRelay:
     """Publishes the outbox to Kafka in order, in batches, and keeps retrying.
 
     One relay per service database: it is what keeps each key's events in order.
+    Marking rows sent goes through the service's writer, so it never contends with
+    request transactions for SQLite's write lock.
     """
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Database,
+        writer: Writer,
         bootstrap_servers: str,
         *,
         idempotence: bool = False,
@@ -79,8 +86,8 @@ class OutboxRelay:
         idle_poll_seconds: float = 0.5,
         retention: timedelta = timedelta(days=7),
     ) -> None:
-        self._sessions = session_factory(engine)
-        self._write_sessions = session_factory(for_writing(engine))
+        self._db = db
+        self._writer = writer
         self._bootstrap_servers = bootstrap_servers
         self._idempotence = idempotence
         self._batch_size = batch_size
@@ -121,22 +128,20 @@ class OutboxRelay:
         finally:
             await self._close_producer()
 
+    def _unsent(self, session: Session) -> list[OutboxEvent]:
+        return list(
+            session.execute(
+                select(OutboxEvent)
+                .where(col(OutboxEvent.sent_at).is_(None))
+                .order_by(col(OutboxEvent.id))
+                .limit(self._batch_size)
+            ).scalars()
+        )
+
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows; return how many were sent."""
         producer = await self._ensure_producer()
-        async with self._sessions() as session:
-            rows = (
-                (
-                    await session.execute(
-                        select(OutboxEvent)
-                        .where(col(OutboxEvent.sent_at).is_(None))
-                        .order_by(col(OutboxEvent.id))
-                        .limit(self._batch_size)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+        rows = await self._db.read(self._unsent)
         if not rows:
             return 0
         futures = []
@@ -167,34 +172,30 @@ class OutboxRelay:
             assert row.id is not None
             sent_ids.append(row.id)
         if sent_ids:
-            await self._mark_sent(sent_ids)
+            await self._writer.run(lambda uow: _mark_sent(uow, sent_ids), "outbox mark sent")
             self.published += len(sent_ids)
         if first_error is not None:
             raise first_error
         return len(sent_ids)
 
-    async def _mark_sent(self, ids: list[int]) -> None:
-        now = utcnow()
-        async with self._write_sessions() as session, session.begin():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(col(OutboxEvent.id).in_(chunk))
-                    .values(sent_at=now, attempts=col(OutboxEvent.attempts) + 1)
-                )
-
     async def purge_sent(self) -> None:
         cutoff = utcnow() - self._retention
-        async with self._write_sessions() as session, session.begin():
-            await session.execute(delete(OutboxEvent).where(col(OutboxEvent.sent_at) < cutoff))
+
+        def purge(uow: UnitOfWork) -> None:
+            uow.session.execute(delete(OutboxEvent).where(col(OutboxEvent.sent_at) < cutoff))
+
+        await self._writer.run(purge, "outbox purge")
 
     async def pending_count(self) -> int:
-        async with self._sessions() as session:
-            result = await session.execute(
-                text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        return await self._db.read(
+            lambda s: int(
+                s.execute(
+                    select(func.count())
+                    .select_from(OutboxEvent)
+                    .where(col(OutboxEvent.sent_at).is_(None))
+                ).scalar_one()
             )
-            return int(result.scalar_one())
+        )
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -226,3 +227,13 @@ class OutboxRelay:
                 await producer.stop()
             except Exception as exc:  # already broken; nothing more to flush
                 log.debug("outbox relay: closing producer: %s", exc)
+
+
+def _mark_sent(uow: UnitOfWork, ids: list[int]) -> None:
+    now = utcnow()
+    for start in range(0, len(ids), 500):
+        uow.session.execute(
+            update(OutboxEvent)
+            .where(col(OutboxEvent.id).in_(ids[start : start + 500]))
+            .values(sent_at=now, attempts=OutboxEvent.attempts + 1)
+        )

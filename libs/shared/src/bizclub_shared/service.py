@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import text
 
-from bizclub_shared.db import create_engine, create_tables, session_factory
+from bizclub_shared.db import Database
 from bizclub_shared.grpc_server import GrpcServer, ServicerRegistration, build_server
 from bizclub_shared.inbox import EventConsumer
 from bizclub_shared.outbox import OutboxRelay
@@ -33,16 +32,17 @@ class ServiceRuntime:
         self.settings = settings
         self.tables = list(tables)
         setup_tracing(settings.service_name)
-        self.engine = create_engine(settings.resolved_database_url())
-        self.sessions = session_factory(self.engine)
+        self.db = Database(settings.resolved_database_url())
+        self.writer = Writer(self.db, settings.service_name)
         self.relay = OutboxRelay(
-            self.engine,
+            self.db,
+            self.writer,
             settings.kafka_bootstrap_servers,
             idempotence=settings.kafka_idempotence,
             batch_size=settings.relay_batch_size,
             idle_poll_seconds=settings.relay_idle_poll_seconds,
         )
-        self.writer = Writer(self.engine, settings.service_name, on_commit=self.relay.notify)
+        self.writer.on_commit = self.relay.notify
         self.kafka = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=settings.service_name,
@@ -63,7 +63,7 @@ class ServiceRuntime:
     async def start(
         self, servicers: Sequence[ServicerRegistration], service_names: Sequence[str]
     ) -> None:
-        await create_tables(self.engine, self.tables)
+        self.db.create_tables(self.tables)
         await self.writer.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumers:
@@ -97,18 +97,10 @@ class ServiceRuntime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def database_ok(self) -> bool:
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return True
-        except Exception:
-            return False
-
     async def _watch_health(self) -> None:
         # SERVING only while the database answers and the relay holds a broker connection.
         while True:
-            serving = self.relay.connected and await self.database_ok()
+            serving = self.relay.connected and await self.db.ping()
             if self.server is not None and self.server.serving != serving:
                 await self.server.set_serving(serving)
                 log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
@@ -127,12 +119,12 @@ class ServiceRuntime:
         if self.consumers:
             with contextlib.suppress(Exception):
                 await self.kafka.stop()
-        await self.writer.stop()
         # Publish what is already committed before going, if the broker is there.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.relay.publish_pending(), 3.0)
         await self.relay.close()
-        await self.engine.dispose()
+        await self.writer.stop()
+        self.db.close()
 
 
 async def wait_for_signal() -> None:

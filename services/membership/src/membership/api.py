@@ -7,6 +7,7 @@ field details in the error-mapping interceptor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
@@ -17,13 +18,13 @@ from bizclub.membership.v1 import (
     membership_service_pb2,
     membership_service_pb2_grpc,
 )
-from bizclub_shared.db import utcnow
+from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import AlreadyExists, FieldViolations, InvalidArgument, NotFound
 from bizclub_shared.provinces import PROVINCES
 from bizclub_shared.topics import MEMBERSHIP
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from membership import domain, store
@@ -32,7 +33,7 @@ ms = membership_service_pb2
 
 
 def member_to_proto(
-    row: store.MemberRow, contact: store.ContactRow | None
+    row: store.MemberRow | domain.Member, contact: store.ContactRow | domain.Contact | None
 ) -> membership_pb2.Member:
     member = membership_pb2.Member(
         member_id=row.member_id,
@@ -96,11 +97,9 @@ def mentorship_to_proto(row: store.MentorshipRow | domain.Mentorship) -> members
     return proto
 
 
-async def network_to_proto(
-    session: AsyncSession, network: store.NetworkRow
-) -> membership_pb2.Network:
+def network_to_proto(session: Session, network: store.NetworkRow) -> membership_pb2.Network:
     clusters = (
-        await session.execute(
+        session.execute(
             select(store.ClusterRow)
             .where(col(store.ClusterRow.province_code) == network.province_code)
             .order_by(col(store.ClusterRow.cluster_code))
@@ -134,8 +133,8 @@ def require_id(value: str, field: str) -> str:
 
 
 class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], writer: Writer) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database, writer: Writer) -> None:
+        self._db = db
         self._writer = writer
 
     # --- the network ----------------------------------------------------------------
@@ -160,18 +159,18 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         v.raise_if_any()
         province = request.province_code
 
-        async def create(uow: UnitOfWork) -> membership_pb2.Network:
-            if await uow.session.get(store.NetworkRow, province) is not None:
+        def create(uow: UnitOfWork) -> membership_pb2.Network:
+            if uow.session.get(store.NetworkRow, province) is not None:
                 raise AlreadyExists(f"{province} already has a network", field="province_code")
             network = store.NetworkRow(
                 province_code=province, name_th=name_th, name_en=name_en, created_at=utcnow()
             )
             uow.session.add(network)
-            await uow.session.flush()
+            uow.session.flush()
             for c in clusters:
                 uow.session.add(store.ClusterRow(province_code=province, **c.__dict__))
-            await uow.session.flush()
-            proto = await network_to_proto(uow.session, network)
+            uow.session.flush()
+            proto = network_to_proto(uow.session, network)
             uow.emit(
                 MEMBERSHIP,
                 province,
@@ -197,22 +196,19 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         v.raise_if_any()
         province = request.province_code
 
-        async def add(uow: UnitOfWork) -> membership_pb2.Network:
-            network = await uow.session.get(store.NetworkRow, province)
+        def add(uow: UnitOfWork) -> membership_pb2.Network:
+            network = uow.session.get(store.NetworkRow, province)
             if network is None:
                 raise NotFound(
                     f"{province} has no network yet; create it first", field="province_code"
                 )
-            if (
-                await uow.session.get(store.ClusterRow, (province, cluster.cluster_code))
-                is not None
-            ):
+            if uow.session.get(store.ClusterRow, (province, cluster.cluster_code)) is not None:
                 raise AlreadyExists(
                     f"{province} already has cluster {cluster.cluster_code!r}",
                     field="cluster.cluster_code",
                 )
             uow.session.add(store.ClusterRow(province_code=province, **cluster.__dict__))
-            await uow.session.flush()
+            uow.session.flush()
             uow.emit(
                 MEMBERSHIP,
                 province,
@@ -223,7 +219,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
                 ),
                 province,
             )
-            return await network_to_proto(uow.session, network)
+            return network_to_proto(uow.session, network)
 
         return ms.AddClusterResponse(network=await self._writer.run(add, "AddCluster"))
 
@@ -233,23 +229,23 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         v = FieldViolations()
         domain.check_province(v, "province_code", request.province_code)
         v.raise_if_any()
-        async with self._sessions() as session:
-            network = await session.get(store.NetworkRow, request.province_code)
+        province = request.province_code
+
+        def read(session: Session) -> ms.GetNetworkResponse:
+            network = session.get(store.NetworkRow, province)
             if network is None:
-                raise NotFound(
-                    f"{request.province_code} has no Biz Club network yet", field="province_code"
-                )
-            committee = await store.current_committee(
-                session, request.province_code, datetime.now(UTC).date()
-            )
-            name_th, name_en = PROVINCES[request.province_code]
+                raise NotFound(f"{province} has no Biz Club network yet", field="province_code")
+            committee = store.current_committee(session, province, datetime.now(UTC).date())
+            name_th, name_en = PROVINCES[province]
             return ms.GetNetworkResponse(
-                network=await network_to_proto(session, network),
+                network=network_to_proto(session, network),
                 committee=[appointment_to_proto(a) for a in committee],
                 province=common_pb2.Province(
-                    province_code=request.province_code, name_th=name_th, name_en=name_en
+                    province_code=province, name_th=name_th, name_en=name_en
                 ),
             )
+
+        return await self._db.read(read)
 
     # --- members --------------------------------------------------------------------
 
@@ -258,44 +254,29 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
     ) -> ms.RegisterMemberResponse:
         facts, contact = domain.validate_registration(request)
 
-        async def register(uow: UnitOfWork) -> membership_pb2.Member:
-            province = await store.cluster_province(
-                uow.session, facts.province_code, facts.cluster_code
-            )
+        def register(uow: UnitOfWork) -> membership_pb2.Member:
+            province = store.cluster_province(uow.session, facts.province_code, facts.cluster_code)
             domain.require_cluster_of_province(province, facts.province_code, facts.cluster_code)
-            taken = (
-                await uow.session.execute(
-                    select(col(store.MemberRow.member_id)).where(
-                        col(store.MemberRow.tax_id) == facts.tax_id
-                    )
-                )
-            ).first()
-            if taken is not None:
-                raise AlreadyExists(
-                    f"a member with this tax ID is already registered ({taken[0]})", field="tax_id"
-                )
             member = domain.Member.register(facts, contact, utcnow())
-            row = store.new_member_row(member)
-            contact_row = store.ContactRow(member_id=member.member_id, **contact.__dict__)
-            uow.session.add(row)
-            await uow.session.flush()  # the member row first: the contact row refers to it
-            uow.session.add(contact_row)
+            store.insert_member(uow.session, member, contact)
             emit_all(uow, member.member_id, member.province_code, member.events)
-            return member_to_proto(row, contact_row)
+            return member_to_proto(member, contact)
 
         return ms.RegisterMemberResponse(member=await self._writer.run(register, "RegisterMember"))
 
-    async def _change(self, member_id: str, name: str, change: object) -> membership_pb2.Member:
+    async def _change(
+        self, member_id: str, name: str, change: Callable[[UnitOfWork, domain.Member], None]
+    ) -> membership_pb2.Member:
         """Load a member, apply a lifecycle change, save it and its events."""
         member_id = require_id(member_id, "member_id")
 
-        async def apply(uow: UnitOfWork) -> membership_pb2.Member:
-            row = await store.member_row(uow.session, member_id)
+        def apply(uow: UnitOfWork) -> membership_pb2.Member:
+            row = store.member_row(uow.session, member_id)
             member = store.to_domain(row)
-            await change(uow, member)  # type: ignore[operator]
+            change(uow, member)
             store.apply_to_row(member, row)
             emit_all(uow, member.member_id, member.province_code, member.events)
-            contacts = await store.contacts_of(uow.session, [member_id])
+            contacts = store.contacts_of(uow.session, [member_id])
             return member_to_proto(row, contacts.get(member_id))
 
         return await self._writer.run(apply, name)
@@ -305,7 +286,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
     ) -> ms.ApproveMemberResponse:
         resolution = domain.reason_text(request.resolution, "resolution")
 
-        async def approve(uow: UnitOfWork, member: domain.Member) -> None:
+        def approve(uow: UnitOfWork, member: domain.Member) -> None:
             member.approve(resolution, utcnow())
 
         return ms.ApproveMemberResponse(
@@ -317,7 +298,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
     ) -> ms.SuspendMemberResponse:
         reason = domain.reason_text(request.reason)
 
-        async def suspend(uow: UnitOfWork, member: domain.Member) -> None:
+        def suspend(uow: UnitOfWork, member: domain.Member) -> None:
             member.suspend(reason, utcnow())
 
         return ms.SuspendMemberResponse(
@@ -329,7 +310,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
     ) -> ms.ReinstateMemberResponse:
         reason = domain.reason_text(request.reason)
 
-        async def reinstate(uow: UnitOfWork, member: domain.Member) -> None:
+        def reinstate(uow: UnitOfWork, member: domain.Member) -> None:
             member.reinstate(reason, utcnow())
 
         return ms.ReinstateMemberResponse(
@@ -341,10 +322,10 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
     ) -> ms.LeaveNetworkResponse:
         reason = domain.reason_text(request.reason)
 
-        async def leave(uow: UnitOfWork, member: domain.Member) -> None:
+        def leave(uow: UnitOfWork, member: domain.Member) -> None:
             member.leave(reason, utcnow())
             # A member who leaves stops mentoring and being mentored.
-            for row in await store.list_mentorships(uow.session, "", member.member_id, False):
+            for row in store.list_mentorships(uow.session, "", member.member_id, False):
                 mentorship = store.to_mentorship(row)
                 member.events.append(domain.end_mentorship(mentorship, utcnow()))
                 row.ended_at = mentorship.ended_at
@@ -360,8 +341,8 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         if not cluster_code:
             raise InvalidArgument("is required, e.g. textiles", field="cluster_code")
 
-        async def change(uow: UnitOfWork, member: domain.Member) -> None:
-            province = await store.cluster_province(uow.session, member.province_code, cluster_code)
+        def change(uow: UnitOfWork, member: domain.Member) -> None:
+            province = store.cluster_province(uow.session, member.province_code, cluster_code)
             domain.require_cluster_of_province(province, member.province_code, cluster_code)
             member.change_cluster(cluster_code, utcnow())
 
@@ -373,10 +354,13 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         self, request: ms.GetMemberRequest, context: grpc.aio.ServicerContext
     ) -> ms.GetMemberResponse:
         member_id = require_id(request.member_id, "member_id")
-        async with self._sessions() as session:
-            row = await store.member_row(session, member_id)
-            contacts = await store.contacts_of(session, [member_id])
+
+        def read(session: Session) -> ms.GetMemberResponse:
+            row = store.member_row(session, member_id)
+            contacts = store.contacts_of(session, [member_id])
             return ms.GetMemberResponse(member=member_to_proto(row, contacts.get(member_id)))
+
+        return await self._db.read(read)
 
     async def BatchGetMembers(
         self, request: ms.BatchGetMembersRequest, context: grpc.aio.ServicerContext
@@ -384,18 +368,19 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         ids = list(dict.fromkeys(i.strip() for i in request.member_ids))
         if len(ids) > store.MAX_PAGE:
             raise InvalidArgument(f"at most {store.MAX_PAGE} ids per call", field="member_ids")
-        async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(store.MemberRow).where(col(store.MemberRow.member_id).in_(ids))
-                )
+
+        def read(session: Session) -> ms.BatchGetMembersResponse:
+            rows = session.execute(
+                select(store.MemberRow).where(col(store.MemberRow.member_id).in_(ids))
             ).scalars()
             by_id = {row.member_id: row for row in rows}
-            contacts = await store.contacts_of(session, list(by_id))
-        return ms.BatchGetMembersResponse(
-            members=[member_to_proto(by_id[i], contacts.get(i)) for i in ids if i in by_id],
-            missing_member_ids=[i for i in ids if i not in by_id],
-        )
+            contacts = store.contacts_of(session, list(by_id))
+            return ms.BatchGetMembersResponse(
+                members=[member_to_proto(by_id[i], contacts.get(i)) for i in ids if i in by_id],
+                missing_member_ids=[i for i in ids if i not in by_id],
+            )
+
+        return await self._db.read(read)
 
     async def ListMembers(
         self, request: ms.ListMembersRequest, context: grpc.aio.ServicerContext
@@ -408,8 +393,9 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         if len(request.query) > domain.MAX_NAME:
             v.add("query", f"is longer than {domain.MAX_NAME} characters")
         v.raise_if_any()
-        async with self._sessions() as session:
-            rows, next_token = await store.list_members(
+
+        def read(session: Session) -> ms.ListMembersResponse:
+            rows, next_token = store.list_members(
                 session,
                 province_codes=[request.province_code] if request.province_code else None,
                 cluster_code=request.cluster_code.strip(),
@@ -419,11 +405,13 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
                 page_size=request.page.page_size,
                 page_token=request.page.page_token,
             )
-            contacts = await store.contacts_of(session, [r.member_id for r in rows])
-        return ms.ListMembersResponse(
-            members=[member_to_proto(r, contacts.get(r.member_id)) for r in rows],
-            page=common_pb2.PageResponse(next_page_token=next_token),
-        )
+            contacts = store.contacts_of(session, [r.member_id for r in rows])
+            return ms.ListMembersResponse(
+                members=[member_to_proto(r, contacts.get(r.member_id)) for r in rows],
+                page=common_pb2.PageResponse(next_page_token=next_token),
+            )
+
+        return await self._db.read(read)
 
     # --- committee and mentoring ------------------------------------------------------
 
@@ -445,15 +433,13 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         v.raise_if_any()
         assert start is not None and end is not None
 
-        async def appoint(uow: UnitOfWork) -> membership_pb2.CommitteeAppointment:
-            row = await store.member_row(uow.session, member_id)
+        def appoint(uow: UnitOfWork) -> membership_pb2.CommitteeAppointment:
+            row = store.member_row(uow.session, member_id)
             member = store.to_domain(row)
             if cluster_code:
-                province = await store.cluster_province(
-                    uow.session, member.province_code, cluster_code
-                )
+                province = store.cluster_province(uow.session, member.province_code, cluster_code)
                 domain.require_cluster_of_province(province, member.province_code, cluster_code)
-            overlapping = await store.overlapping_appointments(
+            overlapping = store.overlapping_appointments(
                 uow.session, member.province_code, start, end
             )
             appointment, event = domain.appoint(
@@ -477,14 +463,10 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         if mentor_id == mentee_id:
             raise InvalidArgument("a member cannot mentor themselves", field="mentee_member_id")
 
-        async def start(uow: UnitOfWork) -> membership_pb2.Mentorship:
-            mentor = store.to_domain(
-                await store.member_row(uow.session, mentor_id, "mentor_member_id")
-            )
-            mentee = store.to_domain(
-                await store.member_row(uow.session, mentee_id, "mentee_member_id")
-            )
-            busy = await store.has_active_mentor(uow.session, mentee_id)
+        def start(uow: UnitOfWork) -> membership_pb2.Mentorship:
+            mentor = store.to_domain(store.member_row(uow.session, mentor_id, "mentor_member_id"))
+            mentee = store.to_domain(store.member_row(uow.session, mentee_id, "mentee_member_id"))
+            busy = store.has_active_mentor(uow.session, mentee_id)
             mentorship, event = domain.start_mentorship(mentor, mentee, focus, busy, utcnow())
             uow.session.add(store.MentorshipRow(**mentorship.__dict__))
             uow.emit(MEMBERSHIP, mentee.member_id, event, mentee.province_code)
@@ -499,8 +481,8 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
     ) -> ms.EndMentorshipResponse:
         mentorship_id = require_id(request.mentorship_id, "mentorship_id")
 
-        async def end(uow: UnitOfWork) -> membership_pb2.Mentorship:
-            row = await uow.session.get(store.MentorshipRow, mentorship_id)
+        def end(uow: UnitOfWork) -> membership_pb2.Mentorship:
+            row = uow.session.get(store.MentorshipRow, mentorship_id)
             if row is None:
                 raise NotFound(f"no mentorship with id {mentorship_id!r}", field="mentorship_id")
             mentorship = store.to_mentorship(row)
@@ -518,8 +500,9 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             v = FieldViolations()
             domain.check_province(v, "province_code", request.province_code)
             v.raise_if_any()
-        async with self._sessions() as session:
-            rows = await store.list_mentorships(
+        rows = await self._db.read(
+            lambda session: store.list_mentorships(
                 session, request.province_code, request.member_id.strip(), request.include_ended
             )
+        )
         return ms.ListMentorshipsResponse(mentorships=[mentorship_to_proto(r) for r in rows])

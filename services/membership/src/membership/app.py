@@ -30,7 +30,7 @@ class MembershipApp:
     def __init__(self, settings: MembershipSettings) -> None:
         self.settings = settings
         self.runtime = ServiceRuntime(settings, tables=store.TABLES)
-        self.api = MembershipApi(self.runtime.sessions, self.runtime.writer)
+        self.api = MembershipApi(self.runtime.db, self.runtime.writer)
         reactions.register(self.runtime)
 
     async def start(self) -> None:

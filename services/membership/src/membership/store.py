@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from bizclub_shared.db import UTCDateTime
-from bizclub_shared.errors import InvalidArgument, NotFound
+from bizclub_shared.errors import AlreadyExists, InvalidArgument, NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
 from bizclub_shared.thai_text import search_terms
-from sqlalchemy import JSON, Column, Index, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import JSON, Column, Index, and_, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 
 from membership import domain
@@ -139,24 +140,34 @@ def to_domain(row: MemberRow) -> domain.Member:
     )
 
 
-def new_member_row(member: domain.Member) -> MemberRow:
-    return MemberRow(
-        member_id=member.member_id,
-        province_code=member.province_code,
-        cluster_code=member.cluster_code,
-        business_name_th=member.business_name_th,
-        business_name_en=member.business_name_en,
-        search_text=search_text_of(member.business_name_th, member.business_name_en),
-        tax_id=member.tax_id,
-        enterprise_type=member.enterprise_type,
-        products=member.products,
-        sales_channels=member.sales_channels,
-        baseline_revenue_satang=member.baseline_revenue_satang,
-        status=member.status,
-        registered_at=member.registered_at,
-        approved_at=member.approved_at,
-        updated_at=member.updated_at,
-    )
+def insert_member(session: Session, member: domain.Member, contact: domain.Contact) -> None:
+    """Insert a new member and its contact (plain inserts: the hot path of registration)."""
+    values = {
+        "member_id": member.member_id,
+        "province_code": member.province_code,
+        "cluster_code": member.cluster_code,
+        "business_name_th": member.business_name_th,
+        "business_name_en": member.business_name_en,
+        "search_text": search_text_of(member.business_name_th, member.business_name_en),
+        "tax_id": member.tax_id,
+        "enterprise_type": member.enterprise_type,
+        "products": member.products,
+        "sales_channels": member.sales_channels,
+        "baseline_revenue_satang": member.baseline_revenue_satang,
+        "status": member.status,
+        "registered_at": member.registered_at,
+        "approved_at": member.approved_at,
+        "updated_at": member.updated_at,
+    }
+    try:
+        session.execute(insert(MemberRow), [values])
+    except IntegrityError as exc:
+        if "tax_id" in str(exc.orig):
+            raise AlreadyExists(
+                "a member with this tax ID is already registered", field="tax_id"
+            ) from None
+        raise
+    session.execute(insert(ContactRow), [{"member_id": member.member_id, **contact.__dict__}])
 
 
 def apply_to_row(member: domain.Member, row: MemberRow) -> None:
@@ -167,33 +178,31 @@ def apply_to_row(member: domain.Member, row: MemberRow) -> None:
     row.updated_at = member.updated_at
 
 
-async def member_row(session: AsyncSession, member_id: str, field: str = "member_id") -> MemberRow:
+def member_row(session: Session, member_id: str, field: str = "member_id") -> MemberRow:
     row = (
-        await session.execute(select(MemberRow).where(col(MemberRow.member_id) == member_id))
+        session.execute(select(MemberRow).where(col(MemberRow.member_id) == member_id))
     ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no member with id {member_id!r}", field=field)
     return row
 
 
-async def contacts_of(session: AsyncSession, member_ids: Sequence[str]) -> dict[str, ContactRow]:
+def contacts_of(session: Session, member_ids: Sequence[str]) -> dict[str, ContactRow]:
     if not member_ids:
         return {}
     rows = (
-        await session.execute(select(ContactRow).where(col(ContactRow.member_id).in_(member_ids)))
+        session.execute(select(ContactRow).where(col(ContactRow.member_id).in_(member_ids)))
     ).scalars()
     return {row.member_id: row for row in rows}
 
 
-async def cluster_province(
-    session: AsyncSession, province_code: str, cluster_code: str
-) -> str | None:
+def cluster_province(session: Session, province_code: str, cluster_code: str) -> str | None:
     """The province whose network has this cluster code: the member's own first."""
-    own = await session.get(ClusterRow, (province_code, cluster_code))
+    own = session.get(ClusterRow, (province_code, cluster_code))
     if own is not None:
         return province_code
     other = (
-        await session.execute(
+        session.execute(
             select(col(ClusterRow.province_code))
             .where(col(ClusterRow.cluster_code) == cluster_code)
             .limit(1)
@@ -236,8 +245,8 @@ def decode_cursor(token: str, filters: str) -> int:
     return after
 
 
-async def list_members(
-    session: AsyncSession,
+def list_members(
+    session: Session,
     *,
     province_codes: Sequence[str] | None,
     cluster_code: str,
@@ -269,7 +278,7 @@ async def list_members(
         conditions.append(col(MemberRow.search_text).like(pattern, escape="\\"))
     rows = list(
         (
-            await session.execute(
+            session.execute(
                 select(MemberRow)
                 .where(and_(*conditions))
                 .order_by(col(MemberRow.id))
@@ -300,11 +309,11 @@ def to_appointment(row: AppointmentRow) -> domain.Appointment:
     )
 
 
-async def overlapping_appointments(
-    session: AsyncSession, province_code: str, start: date, end: date
+def overlapping_appointments(
+    session: Session, province_code: str, start: date, end: date
 ) -> list[domain.Appointment]:
     rows = (
-        await session.execute(
+        session.execute(
             select(AppointmentRow).where(
                 col(AppointmentRow.province_code) == province_code,
                 col(AppointmentRow.term_start) < end,
@@ -315,12 +324,10 @@ async def overlapping_appointments(
     return [to_appointment(r) for r in rows]
 
 
-async def current_committee(
-    session: AsyncSession, province_code: str, today: date
-) -> list[AppointmentRow]:
+def current_committee(session: Session, province_code: str, today: date) -> list[AppointmentRow]:
     return list(
         (
-            await session.execute(
+            session.execute(
                 select(AppointmentRow)
                 .where(
                     col(AppointmentRow.province_code) == province_code,
@@ -345,9 +352,9 @@ def to_mentorship(row: MentorshipRow) -> domain.Mentorship:
     )
 
 
-async def has_active_mentor(session: AsyncSession, mentee_member_id: str) -> bool:
+def has_active_mentor(session: Session, mentee_member_id: str) -> bool:
     found = (
-        await session.execute(
+        session.execute(
             select(col(MentorshipRow.mentorship_id)).where(
                 col(MentorshipRow.mentee_member_id) == mentee_member_id,
                 col(MentorshipRow.ended_at).is_(None),
@@ -357,8 +364,8 @@ async def has_active_mentor(session: AsyncSession, mentee_member_id: str) -> boo
     return found is not None
 
 
-async def list_mentorships(
-    session: AsyncSession, province_code: str, member_id: str, include_ended: bool
+def list_mentorships(
+    session: Session, province_code: str, member_id: str, include_ended: bool
 ) -> list[MentorshipRow]:
     conditions = []
     if province_code:
@@ -374,7 +381,7 @@ async def list_mentorships(
         conditions.append(col(MentorshipRow.ended_at).is_(None))
     return list(
         (
-            await session.execute(
+            session.execute(
                 select(MentorshipRow).where(*conditions).order_by(col(MentorshipRow.started_at))
             )
         ).scalars()

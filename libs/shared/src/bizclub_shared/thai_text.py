@@ -8,6 +8,7 @@ so nothing here downloads anything (PyThaiNLP does create an empty
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import unicodedata
 
@@ -29,6 +30,12 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _WHITESPACE = re.compile(r"\s+")
 
 
+_THAI_CHAR = re.compile("[\u0e00-\u0e7f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_LATIN_WORD = re.compile(r"[^\W_]+(?:[-.'][^\W_]+)*")
+
+
+@functools.lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
     """One canonical form for comparing, storing and indexing text.
 
@@ -39,7 +46,14 @@ def normalize(text: str) -> str:
     """
     text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
     text = _WHITESPACE.sub(" ", text).strip()
+    if not _THAI_CHAR.search(text):  # PyThaiNLP's rules only touch Thai characters
+        return text
     return _thai_normalize(text).strip()
+
+
+def warm_up() -> None:
+    """Load the newmm dictionary now (about a second) rather than in the first request."""
+    word_tokenize("ผ้าไหม", engine="newmm")
 
 
 def search_terms(text: str) -> list[str]:
@@ -49,7 +63,11 @@ def search_terms(text: str) -> list[str]:
     dictionary-based newmm engine; Latin words are lower-cased; punctuation is
     trimmed from each token's ends and tokens with no letter or digit dropped.
     """
-    tokens = word_tokenize(normalize(text), engine="newmm", keep_whitespace=False)
+    text = normalize(text)
+    if not _THAI_CHAR.search(text):  # no Thai: words are what lies between spaces and punctuation
+        tokens = _LATIN_WORD.findall(text)
+    else:
+        tokens = word_tokenize(text, engine="newmm", keep_whitespace=False)
     terms: dict[str, None] = {}  # a dict keeps first-seen order
     for token in tokens:
         term = _strip_punctuation(token).lower()
@@ -81,6 +99,8 @@ def has_control_characters(text: str, *, allow_line_breaks: bool = False) -> boo
     Tab, CR and LF are control characters too; pass `allow_line_breaks=True`
     for multi-line fields such as descriptions.
     """
+    if not _CONTROL.search(text):  # the common case, without a per-character loop
+        return False
     allowed = "\t\r\n" if allow_line_breaks else ""
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
 

@@ -159,15 +159,27 @@ def insert_member(session: Session, member: domain.Member, contact: domain.Conta
         "approved_at": member.approved_at,
         "updated_at": member.updated_at,
     }
+    connection = session.connection()  # plain Core inserts: no ORM bookkeeping needed here
+    members = MemberRow.__table__.c  # type: ignore[attr-defined]
+    taken = connection.execute(
+        select(members.member_id).where(members.tax_id == member.tax_id)
+    ).scalar_one_or_none()
+    if taken is not None:
+        raise AlreadyExists(
+            f"a member with this tax ID is already registered ({taken})", field="tax_id"
+        )
     try:
-        session.execute(insert(MemberRow), [values])
+        connection.execute(insert(MemberRow.__table__), [values])  # type: ignore[attr-defined]
     except IntegrityError as exc:
         if "tax_id" in str(exc.orig):
             raise AlreadyExists(
                 "a member with this tax ID is already registered", field="tax_id"
             ) from None
         raise
-    session.execute(insert(ContactRow), [{"member_id": member.member_id, **contact.__dict__}])
+    connection.execute(
+        insert(ContactRow.__table__),  # type: ignore[attr-defined]
+        [{"member_id": member.member_id, **contact.__dict__}],
+    )
 
 
 def apply_to_row(member: domain.Member, row: MemberRow) -> None:
@@ -198,17 +210,18 @@ def contacts_of(session: Session, member_ids: Sequence[str]) -> dict[str, Contac
 
 def cluster_province(session: Session, province_code: str, cluster_code: str) -> str | None:
     """The province whose network has this cluster code: the member's own first."""
-    own = session.get(ClusterRow, (province_code, cluster_code))
-    if own is not None:
-        return province_code
-    other = (
-        session.execute(
-            select(col(ClusterRow.province_code))
-            .where(col(ClusterRow.cluster_code) == cluster_code)
-            .limit(1)
+    provinces = list(
+        session.connection()
+        .execute(
+            select(ClusterRow.__table__.c.province_code).where(  # type: ignore[attr-defined]
+                ClusterRow.__table__.c.cluster_code == cluster_code  # type: ignore[attr-defined]
+            )
         )
-    ).scalar_one_or_none()
-    return other
+        .scalars()
+    )
+    if province_code in provinces:
+        return province_code
+    return provinces[0] if provinces else None
 
 
 # --- listing with cursor paging -----------------------------------------------------

@@ -327,8 +327,10 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             # A member who leaves stops mentoring and being mentored.
             for row in store.list_mentorships(uow.session, "", member.member_id, False):
                 mentorship = store.to_mentorship(row)
-                member.events.append(domain.end_mentorship(mentorship, utcnow()))
+                ended = domain.end_mentorship(mentorship, utcnow())
                 row.ended_at = mentorship.ended_at
+                # Keyed like its MentorshipStarted (by the mentee), so the two stay in order.
+                uow.emit(MEMBERSHIP, row.mentee_member_id, ended, row.province_code)
 
         return ms.LeaveNetworkResponse(
             member=await self._change(request.member_id, "LeaveNetwork", leave)
@@ -392,6 +394,8 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             v.add("page.page_size", f"must be between 0 and {store.MAX_PAGE}")
         if len(request.query) > domain.MAX_NAME:
             v.add("query", f"is longer than {domain.MAX_NAME} characters")
+        elif request.query.strip() and not store.query_chunks(request.query):
+            v.add("query", "has no letters or digits to search for")
         v.raise_if_any()
 
         def read(session: Session) -> ms.ListMembersResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import UTC, datetime
 
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import membership_pb2, membership_service_pb2
@@ -186,9 +187,11 @@ async def seed_udon_thani(api: MembershipApi, count: int = 200) -> bool:
                 None,
             )
     active = [m for i, m in enumerate(members) if i % 10 != 9]
+    # The committee sitting now: a two-year term from this January (years in พ.ศ.).
+    year_be = datetime.now(UTC).year + 543
     term = (
-        common_pb2.Date(year=2568, month=1, day=1),
-        common_pb2.Date(year=2569, month=12, day=31),
+        common_pb2.Date(year=year_be, month=1, day=1),
+        common_pb2.Date(year=year_be + 1, month=12, day=31),
     )
     roles = [
         (membership_pb2.COMMITTEE_ROLE_CHAIR, ""),

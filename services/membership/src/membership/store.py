@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
 
@@ -13,7 +14,7 @@ from bizclub_shared.db import UTCDateTime
 from bizclub_shared.errors import AlreadyExists, InvalidArgument, NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
-from bizclub_shared.thai_text import search_terms
+from bizclub_shared.thai_text import normalize, search_terms
 from sqlalchemy import JSON, Column, Index, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -109,13 +110,30 @@ TABLES = [
 ]
 
 
+def _compact(text: str) -> str:
+    """Letters, digits and Thai marks only: punctuation never decides a match."""
+    return "".join(ch for ch in text if ch.isalnum() or unicodedata.category(ch)[0] == "M")
+
+
 def search_text_of(*names: str) -> str:
-    words: list[str] = []
+    """The name from every word start on, e.g. " ทอผ้าฝ้าย ผ้าฝ้าย ฝ้าย "... for ทอ|ผ้า|ฝ้าย.
+
+    A query then matches when it starts at a word of the name, even when it spans
+    several words (ทอผ้า) or the tokenizer split the name differently from the query.
+    """
+    entries: list[str] = []
     for name in names:
-        for word in search_terms(name):
-            if word not in words:
-                words.append(word)
-    return " " + " ".join(words) + " "
+        words = search_terms(name)
+        for start in range(len(words)):
+            entry = _compact("".join(words[start:]))
+            if entry and entry not in entries:
+                entries.append(entry)
+    return " " + " ".join(entries) + " "
+
+
+def query_chunks(query: str) -> list[str]:
+    """What the person typed, split at their spaces, in the form names are indexed in."""
+    return [c for c in (_compact(part) for part in normalize(query).lower().split()) if c]
 
 
 # --- members ------------------------------------------------------------------------
@@ -242,15 +260,17 @@ def decode_cursor(token: str, filters: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
-        after = int(data["after"])
+        after = data["after"]
         same = data["filters"] == filters
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        if not isinstance(after, int) or not 0 <= after < 2**63:
+            raise ValueError("cursor out of range")
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError, OverflowError):
         raise InvalidArgument(
             "is not a token this service issued; pass next_page_token from the previous "
             "response unchanged, or leave it empty for the first page",
             field="page.page_token",
         ) from None
-    if not same or after < 0:
+    if not same:
         raise InvalidArgument(
             "was issued for different filters; start again with an empty page_token",
             field="page.page_token",
@@ -269,7 +289,7 @@ def list_members(
     page_size: int,
     page_token: str,
 ) -> tuple[list[MemberRow], str]:
-    words = search_terms(query) if query else []
+    words = query_chunks(query) if query else []
     filters = json.dumps(
         [sorted(province_codes or []), cluster_code, status, enterprise_type, words],
         ensure_ascii=False,
@@ -286,7 +306,7 @@ def list_members(
     if enterprise_type:
         conditions.append(col(MemberRow.enterprise_type) == enterprise_type)
     for word in words:
-        # Each query word must start a word of the name (Thai has no spaces between words).
+        # Each chunk must start at a word of the name (Thai has no spaces between words).
         pattern = "% " + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(col(MemberRow.search_text).like(pattern, escape="\\"))
     rows = list(
@@ -329,8 +349,8 @@ def overlapping_appointments(
         session.execute(
             select(AppointmentRow).where(
                 col(AppointmentRow.province_code) == province_code,
-                col(AppointmentRow.term_start) < end,
-                col(AppointmentRow.term_end) > start,
+                col(AppointmentRow.term_start) <= end,
+                col(AppointmentRow.term_end) >= start,
             )
         )
     ).scalars()

@@ -21,7 +21,7 @@ $(UV):
 run: setup
 	$(RUN) python -m bizclub_stack
 
-test: setup
+test: setup lint typecheck
 	$(RUN) pytest -q
 
 test-slow: setup
@@ -32,7 +32,7 @@ lint: setup
 	$(RUN) ruff format --check .
 
 typecheck: setup
-	$(RUN) mypy libs/shared/src services/*/src stack/src tests bench tools
+	$(RUN) mypy libs/shared/src services/*/src stack/src tests bench tools/gen_proto.py
 
 proto: setup
 	$(RUN) python tools/gen_proto.py

@@ -9,8 +9,9 @@ to `<topic>.dlq` with the error, and the partition moves on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -86,6 +87,7 @@ class EventConsumer:
 
         @broker.subscriber(
             *topics,
+            parser=_tolerate_null_headers,
             group_id=self.name,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -211,7 +213,7 @@ class EventConsumer:
     ) -> None:
         if self._broker is None:
             raise RuntimeError(f"cannot dead-letter without a broker: {error}")
-        dlq_headers = {k: v.decode(errors="replace") for k, v in headers}
+        dlq_headers = {k: (v or b"").decode(errors="replace") for k, v in headers}
         dlq_headers.update(
             {
                 "dlq_error": error[:1000],
@@ -227,6 +229,18 @@ class EventConsumer:
         )
         self.dead_lettered += 1
         log.error("%s: dead-lettered %s[%d]@%d: %s", self.name, topic, partition, offset, error)
+
+
+async def _tolerate_null_headers(
+    record: ConsumerRecord[Any, Any], parse: Callable[[ConsumerRecord[Any, Any]], Awaitable[Any]]
+) -> Any:
+    """Kafka allows a header with no value; FastStream's parser would fail on it and drop
+    the record. Empty it instead, so the envelope check can dead-letter the record."""
+    if any(value is None for _, value in record.headers or ()):
+        record = dataclasses.replace(
+            record, headers=tuple((key, value or b"") for key, value in record.headers)
+        )
+    return await parse(record)
 
 
 def message_class(full_name: str) -> type[Message]:

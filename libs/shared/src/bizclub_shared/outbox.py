@@ -95,6 +95,7 @@ class OutboxRelay:
         self._retention = retention
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
+        self._connecting = asyncio.Lock()
         self.published = 0
         self.connected = False
 
@@ -198,6 +199,10 @@ class OutboxRelay:
         )
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
+        async with self._connecting:  # the relay loop and the health check may both ask
+            return await self._connect()
+
+    async def _connect(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._bootstrap_servers,
@@ -215,6 +220,15 @@ class OutboxRelay:
             self._producer = producer
             self.connected = True
         return self._producer
+
+    async def broker_reachable(self) -> bool:
+        """Whether the broker answers a metadata request now (for health)."""
+        try:
+            producer = await self._ensure_producer()
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 3.0)
+            return True
+        except Exception:
+            return False
 
     async def close(self) -> None:
         await self._close_producer()

@@ -98,9 +98,9 @@ class ServiceRuntime:
                 delay = min(delay * 2, 5.0)
 
     async def _watch_health(self) -> None:
-        # SERVING only while the database answers and the relay holds a broker connection.
+        # SERVING only while the database and the broker both answer.
         while True:
-            serving = self.relay.connected and await self.db.ping()
+            serving = await self.db.ping() and await self.relay.broker_reachable()
             if self.server is not None and self.server.serving != serving:
                 await self.server.set_serving(serving)
                 log.info("health: %s", "SERVING" if serving else "NOT_SERVING")

@@ -1,0 +1,48 @@
+"""Black-box probes: poll a condition until a deadline, find a free port, read an outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, within: float = 20.0, what: str = "condition"
+) -> Any:
+    """Poll `check` until it returns something truthy; fail with its last value at the deadline."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while True:
+        last = await check()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not reached within {within:g} s; last: {last!r}")
+        await asyncio.sleep(0.1)
+
+
+def free_port(low: int, high: int, host: str = "127.0.0.1") -> int:
+    """A port in [low, high] that nothing listens on right now."""
+    for port in range(low, high + 1):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}-{high}")
+
+
+def outbox_rows(db_path: Path) -> list[tuple[str, str, str, bool]]:
+    """(key, event_type, event_id, sent) of every outbox row in a service's SQLite file,
+    in commit order, read with the standard sqlite3 module."""
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute(
+            "SELECT key, event_type, event_id, sent_at IS NOT NULL FROM outbox ORDER BY id"
+        ).fetchall()
+    return [(k, t, i, bool(s)) for k, t, i, s in rows]

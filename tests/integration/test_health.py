@@ -1,0 +1,35 @@
+"""gRPC health tells the truth: SERVING only while the database and the broker answer."""
+
+from __future__ import annotations
+
+import pytest
+from bizclub_shared.topics import ALL_TOPICS, ensure_topics
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import Broker, MembershipFactory
+from tests.integration.probes import eventually
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_health_follows_the_broker_down_and_back(
+    broker: Broker, start_membership: MembershipFactory
+) -> None:
+    if broker.embedded is None:
+        pytest.skip("stops the broker: only with the embedded one")
+    service = await start_membership()
+    health = health_pb2_grpc.HealthStub(service.channel)
+
+    async def serving() -> bool:
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        return bool(reply.status == SERVING)
+
+    async def not_serving() -> bool:
+        return not await serving()
+
+    await eventually(serving, what="SERVING at start")
+    await broker.embedded.kill()
+    await eventually(not_serving, within=30, what="NOT_SERVING without a broker")
+    await broker.embedded.restart()
+    await ensure_topics(broker.bootstrap_servers, list(ALL_TOPICS))
+    await eventually(serving, within=30, what="SERVING once the broker is back")

@@ -71,7 +71,7 @@ async def test_the_same_record_handled_twice_has_its_effect_once(
     broker: Broker, tmp_path: Path
 ) -> None:
     value, headers = member_registered("m-dup-1")
-    delivery = dict(
+    delivery: dict[str, Any] = dict(
         topic="bizclub.membership.v1", partition=0, offset=7, key=b"m-dup-1", value=value
     )
     async with projection(
@@ -120,7 +120,7 @@ async def test_each_consumer_group_applies_an_event_once_for_itself(
 ) -> None:
     """Two consumers sharing one database each keep their own inbox entry."""
     value, headers = member_registered("m-dup-3")
-    delivery = dict(
+    delivery: dict[str, Any] = dict(
         topic="bizclub.membership.v1", partition=0, offset=1, key=b"m-dup-3", value=value
     )
     async with projection(tmp_path / "projection.db", "analytics", broker.bootstrap_servers) as p:

@@ -72,11 +72,9 @@ async def list_all(
 async def outbox_rows(service: RunningMembership) -> int:
     """Rows in the service's outbox table, sent or not."""
     query = select(func.count()).select_from(OutboxEvent)
-    runtime = service.app.runtime
-    if hasattr(runtime, "db"):  # synchronous SQLAlchemy run in threads
-        return int(await runtime.db.read(lambda session: session.execute(query).scalar_one()))
-    async with runtime.sessions() as session:  # the asyncio driver
-        return int((await session.execute(query)).scalar_one())
+    return int(
+        await service.app.runtime.db.read(lambda session: session.execute(query).scalar_one())
+    )
 
 
 async def all_published(service: RunningMembership) -> None:

@@ -251,7 +251,7 @@ def test_setup_tracing_keeps_the_first_provider(spans: InMemorySpanExporter) -> 
     again = setup_tracing("another-service", extra)
     assert again is first is trace.get_tracer_provider()
     # The first call in the process named the resource; later names are ignored.
-    assert first._resource.attributes["service.name"] != "another-service"  # type: ignore[attr-defined]  # no public getter
+    assert first.resource.attributes["service.name"] != "another-service"
     setup_tracing("another-service", extra)  # the same exporter is attached once
     with trace.get_tracer(__name__).start_as_current_span("once"):
         pass

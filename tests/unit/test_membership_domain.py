@@ -217,6 +217,9 @@ def test_lifecycle_applied_active_suspended_active_left_records_each_event() -> 
         "MemberLeft",
     ]
     approved, suspended, reinstated, *_, left = member.events
+    assert isinstance(suspended, events_pb2.MemberSuspended)
+    assert isinstance(reinstated, events_pb2.MemberReinstated)
+    assert isinstance(left, events_pb2.MemberLeft)
     assert approved == events_pb2.MemberApproved(
         member_id=member.member_id,
         province_code="TH-41",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
@@ -55,16 +55,6 @@ class OutboxEvent(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     attempts: int = 0
     last_error: str | None = None
-
-    def envelope(self, traceparent: str | None) -> Envelope:
-        return Envelope(
-            event_id=self.event_id,
-            event_type=self.event_type,
-            source=self.source,
-            time=self.occurred_at,
-            province=self.province,
-            traceparent=traceparent,
-        )
 
 
 class OutboxRelay:
@@ -129,14 +119,16 @@ class OutboxRelay:
         finally:
             await self._close_producer()
 
-    def _unsent(self, session: Session) -> list[OutboxEvent]:
+    def _unsent(self, session: Session) -> list[Any]:
+        # Plain rows, not ORM objects: the relay only reads them.
+        table = OutboxEvent.__table__  # type: ignore[attr-defined]
         return list(
-            session.execute(
-                select(OutboxEvent)
-                .where(col(OutboxEvent.sent_at).is_(None))
-                .order_by(col(OutboxEvent.id))
+            session.connection().execute(
+                select(table)
+                .where(table.c.sent_at.is_(None))
+                .order_by(table.c.id)
                 .limit(self._batch_size)
-            ).scalars()
+            )
         )
 
     async def publish_pending(self) -> int:
@@ -155,7 +147,14 @@ class OutboxRelay:
                 span.set_attribute("messaging.destination.name", row.topic)
                 span.set_attribute("messaging.message.id", row.event_id)
                 span.set_attribute("bizclub.event_type", row.event_type)
-                headers = row.envelope(current_traceparent() or row.traceparent).to_headers()
+                headers = Envelope(
+                    event_id=row.event_id,
+                    event_type=row.event_type,
+                    source=row.source,
+                    time=row.occurred_at,
+                    province=row.province,
+                    traceparent=current_traceparent() or row.traceparent,
+                ).to_headers()
                 futures.append(
                     await producer.send(
                         row.topic, value=row.payload, key=row.key.encode(), headers=headers
@@ -170,7 +169,6 @@ class OutboxRelay:
             if isinstance(result, BaseException):
                 first_error = result
                 break
-            assert row.id is not None
             sent_ids.append(row.id)
         if sent_ids:
             await self._writer.run(lambda uow: _mark_sent(uow, sent_ids), "outbox mark sent")

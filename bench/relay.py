@@ -1,0 +1,117 @@
+"""Outbox relay throughput against the raw aiokafka producer, same broker and payloads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from bizclub_shared.db import Database
+from bizclub_shared.outbox import OutboxEvent, OutboxRelay
+from bizclub_shared.telemetry import setup_tracing
+from bizclub_shared.unit_of_work import Writer
+from sqlalchemy import insert
+
+from bench.payloads import SOURCE, Event, events
+
+WARMUP_EVENTS = 2_000
+
+
+def _producer(bootstrap_servers: str) -> AIOKafkaProducer:
+    # The relay's own producer settings, so the ratio measures the relay, not tuning.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15000,
+    )
+
+
+async def raw_producer(bootstrap_servers: str, topic: str, batch: list[Event]) -> float:
+    """events/s of send() for every event, then awaiting every delivery future."""
+    prepared = [(e.key.encode(), e.payload, e.envelope.to_headers()) for e in batch]
+    producer = _producer(bootstrap_servers)
+    await producer.start()
+    try:
+        await _send_all(producer, topic, prepared[:WARMUP_EVENTS])
+        measured = prepared[WARMUP_EVENTS:]
+        started = time.perf_counter()
+        await _send_all(producer, topic, measured)
+        return len(measured) / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+
+
+async def _send_all(
+    producer: AIOKafkaProducer,
+    topic: str,
+    prepared: list[tuple[bytes, bytes, list[tuple[str, bytes]]]],
+) -> None:
+    futures = [
+        await producer.send(topic, value=value, key=key, headers=headers)
+        for key, value, headers in prepared
+    ]
+    await asyncio.gather(*futures)
+
+
+def _rows(topic: str, batch: list[Event]) -> list[dict[str, object]]:
+    return [
+        {
+            "event_id": e.envelope.event_id,
+            "topic": topic,
+            "key": e.key,
+            "event_type": e.envelope.event_type,
+            "source": SOURCE,
+            "province": e.envelope.province,
+            "payload": e.payload,
+            "occurred_at": e.envelope.time,
+            "traceparent": e.envelope.traceparent,
+        }
+        for e in batch
+    ]
+
+
+async def relay(bootstrap_servers: str, topic: str, batch: list[Event], db_path: Path) -> float:
+    """events/s of OutboxRelay draining a pre-filled outbox (fresh SQLite file, as the service)."""
+    setup_tracing(SOURCE)  # spans are made per event in the service too
+    # Wired as ServiceRuntime wires it, with the service's defaults.
+    db = Database(f"sqlite:///{db_path}")
+    writer = Writer(db, SOURCE)
+    relay = OutboxRelay(db, writer, bootstrap_servers)
+    await writer.start()
+    try:
+        db.create_tables([OutboxEvent])
+        # Warm-up: connect, fetch metadata, warm the statement caches.
+        await asyncio.to_thread(_fill, db, _rows(topic, batch[:WARMUP_EVENTS]))
+        await _drain(relay)
+        measured = batch[WARMUP_EVENTS:]
+        await asyncio.to_thread(_fill, db, _rows(topic, measured))
+        started = time.perf_counter()
+        sent = await _drain(relay)
+        elapsed = time.perf_counter() - started
+        if sent != len(measured) or await relay.pending_count():
+            raise RuntimeError(f"relay sent {sent} of {len(measured)} events")
+        return sent / elapsed
+    finally:
+        await relay.close()
+        await writer.stop()
+        db.close()
+
+
+def _fill(db: Database, rows: list[dict[str, object]]) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(insert(OutboxEvent), rows)
+
+
+async def _drain(relay: OutboxRelay) -> int:
+    sent = 0
+    while batch := await relay.publish_pending():
+        sent += batch
+    return sent
+
+
+def make_events(count: int) -> list[Event]:
+    return list(events(count + WARMUP_EVENTS))

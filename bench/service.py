@@ -1,0 +1,153 @@
+"""The membership service as its own process, on a fresh SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import grpc
+from bizclub.membership.v1 import membership_service_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.payloads import network_request
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT, DRAIN_TIMEOUT, STOP_TIMEOUT = 60.0, 60.0, 15.0
+
+
+class MembershipProcess:
+    """`python -m membership` (or the cProfile hook) with its env; stopped with SIGTERM."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        bootstrap_servers: str,
+        *,
+        profile_to: Path | None = None,
+    ) -> None:
+        self.port = port
+        self.target = f"127.0.0.1:{port}"
+        self.db_path = data_dir / "membership.db"
+        self.log_path = data_dir / "membership.log"
+        self._env = {
+            **os.environ,
+            "MEMBERSHIP_GRPC_HOST": "127.0.0.1",
+            "MEMBERSHIP_GRPC_PORT": str(port),
+            "MEMBERSHIP_DATABASE_URL": f"sqlite:///{self.db_path}",
+            "MEMBERSHIP_SEED_DEMO_DATA": "false",
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+            "BIZCLUB_LOG_LEVEL": "WARNING",
+        }
+        module = "membership"
+        if profile_to is not None:
+            module = "bench.profile_membership"
+            self._env["BENCH_PROFILE_OUT"] = str(profile_to)
+        self._command = [sys.executable, "-m", module]
+        self._proc: asyncio.subprocess.Process | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    async def start(self) -> None:
+        self._log = self.log_path.open("wb")
+        self._proc = await asyncio.create_subprocess_exec(
+            *self._command,
+            env=self._env,
+            cwd=ROOT,  # so `-m bench.profile_membership` resolves
+            stdout=self._log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        async with grpc.aio.insecure_channel(self.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if self._proc.returncode is not None:
+                    raise RuntimeError("membership exited at start:\n" + _tail(self.log_path))
+                try:
+                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.aio.AioRpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"membership not SERVING after {START_TIMEOUT:g} s")
+                await asyncio.sleep(0.2)
+            stub = membership_service_pb2_grpc.MembershipServiceStub(channel)
+            await stub.CreateNetwork(network_request(), timeout=10.0)
+
+    def _query(self, sql: str) -> list[tuple[object, ...]]:
+        # Read-only, from this process: WAL lets it read while the service writes.
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+
+    def _count(self, sql: str) -> int:
+        value = self._query(sql)[0][0]
+        assert isinstance(value, int)
+        return value
+
+    def event_ids(self) -> set[str]:
+        """Every event the service has committed to its outbox."""
+        return {str(row[0]) for row in self._query("SELECT event_id FROM outbox")}
+
+    def pending_events(self) -> int:
+        """Outbox rows not yet published."""
+        return self._count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+
+    def member_count(self) -> int:
+        return self._count("SELECT count(*) FROM member")
+
+    async def wait_drained(self) -> float:
+        """Seconds until the relay has published every committed event."""
+        started = time.monotonic()
+        while self.pending_events():
+            if time.monotonic() - started > DRAIN_TIMEOUT:
+                raise RuntimeError(f"outbox not drained after {DRAIN_TIMEOUT:g} s")
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -58,7 +58,7 @@ def _write_commits(path: Path) -> None:
 
 def run() -> None:
     out = Path(os.environ["BENCH_PROFILE_OUT"])
-    Writer._commit_batch = _instrument(Writer._commit_batch)
+    Writer._commit_batch = _instrument(Writer._commit_batch)  # type: ignore[method-assign, unused-ignore]
     profiler = cProfile.Profile(time.thread_time)
     if _CPROFILE:
         profiler.enable()

@@ -1,0 +1,3 @@
+from training.app import main
+
+main()

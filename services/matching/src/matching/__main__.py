@@ -1,0 +1,3 @@
+from matching.app import main
+
+main()

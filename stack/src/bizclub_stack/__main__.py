@@ -41,6 +41,8 @@ class ServiceProcess:
 
 SERVICES = [
     ServiceProcess("membership", 50051, "MEMBERSHIP_"),
+    ServiceProcess("training", 50052, "TRAINING_"),
+    ServiceProcess("matching", 50053, "MATCHING_"),
 ]
 
 
@@ -52,6 +54,10 @@ def service_env(
     env["BIZCLUB_DATA_DIR"] = str(data_dir)
     env[f"{service.env_prefix}GRPC_PORT"] = str(service.port)
     env[f"{service.env_prefix}SEED_DEMO_DATA"] = "true" if seed else "false"
+    # Each service finds the others at their local ports, e.g. TRAINING_MEMBERSHIP_ADDRESS.
+    for other in SERVICES:
+        if other is not service:
+            env[f"{service.env_prefix}{other.name.upper()}_ADDRESS"] = f"127.0.0.1:{other.port}"
     env.update(service.extra_env)
     return env
 

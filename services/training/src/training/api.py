@@ -409,6 +409,12 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
                     recorded_at=now,
                 )
             )
+            # Completion follows from the hours: the check-in that reaches the
+            # session's threshold completes the enrolment and issues the certificate.
+            if enrollment.attended_minutes >= session.completion_minutes:
+                assert row.id is not None
+                number = domain.certificate_number(session.province_code, now, row.id)
+                enrollment.complete(session, number, now)
 
         return ts.RecordAttendanceResponse(
             enrollment=await self._change_enrollment(

@@ -11,6 +11,7 @@ import pytest
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import events_pb2, membership_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
+from bizclub_shared.validation import to_common_era
 from membership import domain
 
 from tests.support import registration
@@ -411,7 +412,7 @@ def test_only_an_active_member_can_be_appointed(status: int) -> None:
 )
 def test_proto_dates_in_buddhist_era_are_converted(proto: common_pb2.Date, expected: date) -> None:
     violations = FieldViolations()
-    assert domain.to_common_era(proto, violations, "term_start") == expected
+    assert to_common_era(proto, violations, "term_start") == expected
     assert not violations
 
 
@@ -426,7 +427,7 @@ def test_proto_dates_in_buddhist_era_are_converted(proto: common_pb2.Date, expec
 )
 def test_an_impossible_date_is_a_violation_naming_the_field(proto: common_pb2.Date) -> None:
     violations = FieldViolations()
-    assert domain.to_common_era(proto, violations, "term_end") is None
+    assert to_common_era(proto, violations, "term_end") is None
     [(field, description)] = violations.violations
     assert field == "term_end" and "พ.ศ." in description
 

@@ -135,10 +135,12 @@ async def wait_for_signal() -> None:
     await stop.wait()
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, service_name: str) -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # aiokafka and FastStream are chatty at INFO about every (re)connect.
+    # aiokafka is chatty at INFO about every (re)connect, and FastStream (the
+    # service's Kafka logger) logs every record consumed: keep their warnings only.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger(f"{service_name}.kafka").setLevel(logging.WARNING)

@@ -30,6 +30,7 @@ from bizclub_shared.errors import (
 )
 from bizclub_shared.topics import MATCHING
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
+from bizclub_shared.validation import check_province, require_id
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -210,7 +211,7 @@ def check_side(value: int, field: str) -> int:
 def check_province_filter(code: str) -> None:
     if code:
         v = FieldViolations()
-        domain.check_province(v, "province_code", code)
+        check_province(v, "province_code", code)
         v.raise_if_any()
 
 
@@ -286,7 +287,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def GetBuyer(
         self, request: ms.GetBuyerRequest, context: grpc.aio.ServicerContext
     ) -> ms.GetBuyerResponse:
-        buyer_id = domain.require_id(request.buyer_id, "buyer_id")
+        buyer_id = require_id(request.buyer_id, "buyer_id")
         return await self._db.read(
             lambda s: ms.GetBuyerResponse(buyer=buyer_to_proto(store.buyer_row(s, buyer_id)))
         )
@@ -313,7 +314,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def PublishNeed(
         self, request: ms.PublishNeedRequest, context: grpc.aio.ServicerContext
     ) -> ms.PublishNeedResponse:
-        buyer_id = domain.require_id(request.buyer_id, "buyer_id")
+        buyer_id = require_id(request.buyer_id, "buyer_id")
         now = utcnow()
         facts = domain.validate_need(request, domain.thai_today(now))
 
@@ -329,7 +330,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def GetNeed(
         self, request: ms.GetNeedRequest, context: grpc.aio.ServicerContext
     ) -> ms.GetNeedResponse:
-        need_id = domain.require_id(request.need_id, "need_id")
+        need_id = require_id(request.need_id, "need_id")
         return await self._db.read(
             lambda s: ms.GetNeedResponse(
                 need=need_to_proto(store.to_need(store.need_row(s, need_id)))
@@ -359,7 +360,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def PublishOffer(
         self, request: ms.PublishOfferRequest, context: grpc.aio.ServicerContext
     ) -> ms.PublishOfferResponse:
-        member_id = domain.require_id(request.member_id, "member_id")
+        member_id = require_id(request.member_id, "member_id")
         offer_id = request.offer_id.strip()
         facts = domain.validate_offer(request)
         if not offer_id and not facts.title:
@@ -437,7 +438,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
             raise InvalidArgument(
                 "give one of need_id, member_id or matching_event_id", field="target"
             )
-        target_id = domain.require_id(getattr(request, target), target)
+        target_id = require_id(getattr(request, target), target)
         now = utcnow()
         today = domain.thai_today(now)
 
@@ -510,7 +511,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def GetMatchingEvent(
         self, request: ms.GetMatchingEventRequest, context: grpc.aio.ServicerContext
     ) -> ms.GetMatchingEventResponse:
-        event_id = domain.require_id(request.matching_event_id, "matching_event_id")
+        event_id = require_id(request.matching_event_id, "matching_event_id")
 
         def read(session: Session) -> ms.GetMatchingEventResponse:
             event = store.event_row(session, event_id)
@@ -526,9 +527,9 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def RegisterParticipant(
         self, request: ms.RegisterParticipantRequest, context: grpc.aio.ServicerContext
     ) -> ms.RegisterParticipantResponse:
-        event_id = domain.require_id(request.matching_event_id, "matching_event_id")
+        event_id = require_id(request.matching_event_id, "matching_event_id")
         side = check_side(request.side, "side")
-        party_id = domain.require_id(request.party_id, "party_id")
+        party_id = require_id(request.party_id, "party_id")
 
         def register(uow: UnitOfWork) -> mp.Participant:
             event = store.event_row(uow.session, event_id)
@@ -565,9 +566,9 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def WithdrawParticipant(
         self, request: ms.WithdrawParticipantRequest, context: grpc.aio.ServicerContext
     ) -> ms.WithdrawParticipantResponse:
-        event_id = domain.require_id(request.matching_event_id, "matching_event_id")
+        event_id = require_id(request.matching_event_id, "matching_event_id")
         side = check_side(request.side, "side")
-        party_id = domain.require_id(request.party_id, "party_id")
+        party_id = require_id(request.party_id, "party_id")
 
         def withdraw(uow: UnitOfWork) -> list[mp.Meeting]:
             event = store.event_row(uow.session, event_id)
@@ -619,8 +620,8 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def AssignBooth(
         self, request: ms.AssignBoothRequest, context: grpc.aio.ServicerContext
     ) -> ms.AssignBoothResponse:
-        event_id = domain.require_id(request.matching_event_id, "matching_event_id")
-        member_id = domain.require_id(request.member_id, "member_id")
+        event_id = require_id(request.matching_event_id, "matching_event_id")
+        member_id = require_id(request.member_id, "member_id")
         booth = request.booth_code.strip()
 
         def assign(uow: UnitOfWork) -> mp.Participant:
@@ -655,9 +656,9 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def RequestMeeting(
         self, request: ms.RequestMeetingRequest, context: grpc.aio.ServicerContext
     ) -> ms.RequestMeetingResponse:
-        event_id = domain.require_id(request.matching_event_id, "matching_event_id")
-        buyer_id = domain.require_id(request.buyer_id, "buyer_id")
-        member_id = domain.require_id(request.member_id, "member_id")
+        event_id = require_id(request.matching_event_id, "matching_event_id")
+        buyer_id = require_id(request.buyer_id, "buyer_id")
+        member_id = require_id(request.member_id, "member_id")
         side = check_side(request.requested_by, "requested_by")
         priority = domain.check_priority(request.priority)
         need_id, offer_id = request.need_id.strip(), request.offer_id.strip()
@@ -746,7 +747,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def ScheduleMeetings(
         self, request: ms.ScheduleMeetingsRequest, context: grpc.aio.ServicerContext
     ) -> ms.ScheduleMeetingsResponse:
-        event_id = domain.require_id(request.matching_event_id, "matching_event_id")
+        event_id = require_id(request.matching_event_id, "matching_event_id")
 
         def schedule(uow: UnitOfWork) -> list[mp.Meeting]:
             event = store.event_row(uow.session, event_id)
@@ -763,7 +764,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def GetSchedule(
         self, request: ms.GetScheduleRequest, context: grpc.aio.ServicerContext
     ) -> ms.GetScheduleResponse:
-        event_id = domain.require_id(request.matching_event_id, "matching_event_id")
+        event_id = require_id(request.matching_event_id, "matching_event_id")
 
         def read(session: Session) -> ms.GetScheduleResponse:
             event = store.event_row(session, event_id)
@@ -778,7 +779,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def RecordMeetingOutcome(
         self, request: ms.RecordMeetingOutcomeRequest, context: grpc.aio.ServicerContext
     ) -> ms.RecordMeetingOutcomeResponse:
-        meeting_id = domain.require_id(request.meeting_id, "meeting_id")
+        meeting_id = require_id(request.meeting_id, "meeting_id")
         domain.check_outcome(request.outcome, request.missed_by)
 
         def record(uow: UnitOfWork) -> mp.Meeting:
@@ -877,8 +878,8 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     async def RecordFairSales(
         self, request: ms.RecordFairSalesRequest, context: grpc.aio.ServicerContext
     ) -> ms.RecordFairSalesResponse:
-        event_id = domain.require_id(request.matching_event_id, "matching_event_id")
-        member_id = domain.require_id(request.member_id, "member_id")
+        event_id = require_id(request.matching_event_id, "matching_event_id")
+        member_id = require_id(request.member_id, "member_id")
         sales = domain.check_sales(request.sales)
 
         def record(uow: UnitOfWork) -> int:

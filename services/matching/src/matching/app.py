@@ -61,7 +61,5 @@ async def serve(settings: MatchingSettings) -> None:
 
 def main() -> None:
     settings = MatchingSettings()
-    configure_logging(settings.log_level)
-    # FastStream logs every record at INFO; matching consumes all of membership's events.
-    logging.getLogger(f"{settings.service_name}.kafka").setLevel(logging.WARNING)
+    configure_logging(settings.log_level, settings.service_name)
     asyncio.run(serve(settings))

@@ -19,8 +19,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from bizclub.common.v1 import common_pb2
 from bizclub.matching.v1 import events_pb2, matching_pb2, matching_service_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
-from bizclub_shared.provinces import PROVINCES, is_province
-from bizclub_shared.thai_text import has_control_characters, normalize, search_terms
+from bizclub_shared.provinces import PROVINCES
+from bizclub_shared.thai_text import normalize, search_terms
+from bizclub_shared.validation import (
+    check_enums,
+    check_money,
+    check_province,
+    clean_text,
+    to_common_era,
+)
 from google.protobuf.timestamp_pb2 import Timestamp
 from rank_bm25 import BM25Okapi
 
@@ -137,79 +144,6 @@ def categories_of_cluster(cluster_code: str) -> list[int]:
 
 
 # --- checks shared by several requests ---------------------------------------------
-
-
-def clean_text(
-    violations: FieldViolations,
-    field_name: str,
-    value: str,
-    *,
-    required: bool,
-    limit: int,
-    multiline: bool = False,
-) -> str:
-    """Normalised text, or a violation saying what to fix."""
-    text = normalize(value)
-    if has_control_characters(value, allow_line_breaks=multiline):
-        violations.add(field_name, "contains control characters; type it again as plain text")
-    elif required and not text:
-        violations.add(field_name, "is required and cannot be blank")
-    elif len(text) > limit:
-        violations.add(field_name, f"is longer than {limit} characters")
-    return text
-
-
-def check_province(violations: FieldViolations, field_name: str, code: str) -> None:
-    if not code:
-        violations.add(field_name, "is required, e.g. TH-41 for Udon Thani")
-    elif not is_province(code):
-        violations.add(field_name, f"{code!r} is not an ISO 3166-2:TH province code (e.g. TH-41)")
-
-
-def check_money(violations: FieldViolations, field_name: str, money: common_pb2.Money) -> int:
-    if money.currency_code not in ("", "THB"):
-        violations.add(f"{field_name}.currency_code", "must be THB")
-    if money.satang < 0:
-        violations.add(f"{field_name}.satang", "cannot be negative")
-    return money.satang
-
-
-def to_common_era(
-    value: common_pb2.Date, violations: FieldViolations, field_name: str
-) -> date | None:
-    """A proto Date to a date; years of 2400 or more are Buddhist era (พ.ศ.)."""
-    year = value.year - 543 if value.year >= 2400 else value.year
-    try:
-        return date(year, value.month, value.day)
-    except ValueError:
-        violations.add(field_name, "is not a valid date (year, month, day; พ.ศ. years accepted)")
-        return None
-
-
-def check_enums(
-    violations: FieldViolations,
-    field_name: str,
-    values: Iterable[int],
-    known: Collection[int],
-    what: str,
-) -> list[int]:
-    """Known, non-zero enum values, de-duplicated in order."""
-    result: list[int] = []
-    for i, value in enumerate(values):
-        if value == 0 or value not in known:
-            violations.add(f"{field_name}[{i}]", f"is not a known {what}")
-        elif value not in result:
-            result.append(value)
-    return result
-
-
-def require_id(value: str, field_name: str) -> str:
-    value = value.strip()
-    if not value:
-        raise InvalidArgument("is required", field=field_name)
-    if len(value) > 64:
-        raise InvalidArgument("is not a valid id", field=field_name)
-    return value
 
 
 # --- quantities and prices ------------------------------------------------------------

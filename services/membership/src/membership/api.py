@@ -23,6 +23,7 @@ from bizclub_shared.errors import AlreadyExists, FieldViolations, InvalidArgumen
 from bizclub_shared.provinces import PROVINCES
 from bizclub_shared.topics import MEMBERSHIP
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
+from bizclub_shared.validation import check_province, clean_text, require_id, to_common_era
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -123,15 +124,6 @@ def emit_all(uow: UnitOfWork, key: str, province: str, events: list) -> None:
         uow.emit(MEMBERSHIP, key, event, province)
 
 
-def require_id(value: str, field: str) -> str:
-    value = value.strip()
-    if not value:
-        raise InvalidArgument("is required", field=field)
-    if len(value) > 64:
-        raise InvalidArgument("is not a valid id", field=field)
-    return value
-
-
 class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
     def __init__(self, db: Database, writer: Writer) -> None:
         self._db = db
@@ -143,13 +135,9 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         self, request: ms.CreateNetworkRequest, context: grpc.aio.ServicerContext
     ) -> ms.CreateNetworkResponse:
         v = FieldViolations()
-        domain.check_province(v, "province_code", request.province_code)
-        name_th = domain.clean_text(
-            v, "name_th", request.name_th, required=True, limit=domain.MAX_NAME
-        )
-        name_en = domain.clean_text(
-            v, "name_en", request.name_en, required=False, limit=domain.MAX_NAME
-        )
+        check_province(v, "province_code", request.province_code)
+        name_th = clean_text(v, "name_th", request.name_th, required=True, limit=domain.MAX_NAME)
+        name_en = clean_text(v, "name_en", request.name_en, required=False, limit=domain.MAX_NAME)
         clusters = [
             domain.validate_cluster(v, f"clusters[{i}]", c) for i, c in enumerate(request.clusters)
         ]
@@ -191,7 +179,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         self, request: ms.AddClusterRequest, context: grpc.aio.ServicerContext
     ) -> ms.AddClusterResponse:
         v = FieldViolations()
-        domain.check_province(v, "province_code", request.province_code)
+        check_province(v, "province_code", request.province_code)
         cluster = domain.validate_cluster(v, "cluster", request.cluster)
         v.raise_if_any()
         province = request.province_code
@@ -227,7 +215,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         self, request: ms.GetNetworkRequest, context: grpc.aio.ServicerContext
     ) -> ms.GetNetworkResponse:
         v = FieldViolations()
-        domain.check_province(v, "province_code", request.province_code)
+        check_province(v, "province_code", request.province_code)
         v.raise_if_any()
         province = request.province_code
 
@@ -389,7 +377,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
     ) -> ms.ListMembersResponse:
         v = FieldViolations()
         if request.province_code:
-            domain.check_province(v, "province_code", request.province_code)
+            check_province(v, "province_code", request.province_code)
         if request.page.page_size < 0:
             v.add("page.page_size", f"must be between 0 and {store.MAX_PAGE}")
         if len(request.query) > domain.MAX_NAME:
@@ -432,8 +420,8 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         cluster_code = request.cluster_code.strip()
         if request.role == membership_pb2.COMMITTEE_ROLE_CLUSTER_LEAD and not cluster_code:
             v.add("cluster_code", "is required for a cluster lead")
-        start = domain.to_common_era(request.term_start, v, "term_start")
-        end = domain.to_common_era(request.term_end, v, "term_end")
+        start = to_common_era(request.term_start, v, "term_start")
+        end = to_common_era(request.term_end, v, "term_end")
         v.raise_if_any()
         assert start is not None and end is not None
 
@@ -502,7 +490,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
     ) -> ms.ListMentorshipsResponse:
         if request.province_code:
             v = FieldViolations()
-            domain.check_province(v, "province_code", request.province_code)
+            check_province(v, "province_code", request.province_code)
             v.raise_if_any()
         rows = await self._db.read(
             lambda session: store.list_mentorships(

@@ -61,5 +61,5 @@ async def serve(settings: MembershipSettings) -> None:
 
 def main() -> None:
     settings = MembershipSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.service_name)
     asyncio.run(serve(settings))

@@ -14,8 +14,12 @@ from datetime import date, datetime
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import events_pb2, membership_pb2, membership_service_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
-from bizclub_shared.provinces import is_province
-from bizclub_shared.thai_text import has_control_characters, normalize, thai_id_checksum_ok
+from bizclub_shared.validation import (
+    check_money,
+    check_province,
+    check_thai_id,
+    clean_text,
+)
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -62,62 +66,6 @@ def new_id() -> str:
 
 
 # --- checks shared by several requests ---------------------------------------------
-
-
-def clean_text(
-    violations: FieldViolations, field_name: str, value: str, *, required: bool, limit: int
-) -> str:
-    """Normalised text, or a violation saying what to fix."""
-    text = normalize(value)
-    if has_control_characters(value):
-        violations.add(field_name, "contains control characters; type it again as plain text")
-    elif required and not text:
-        violations.add(field_name, "is required and cannot be blank")
-    elif len(text) > limit:
-        violations.add(field_name, f"is longer than {limit} characters")
-    return text
-
-
-def check_province(violations: FieldViolations, field_name: str, code: str) -> None:
-    if not code:
-        violations.add(field_name, "is required, e.g. TH-41 for Udon Thani")
-    elif not is_province(code):
-        violations.add(field_name, f"{code!r} is not an ISO 3166-2:TH province code (e.g. TH-41)")
-
-
-def check_thai_id(
-    violations: FieldViolations, field_name: str, value: str, *, required: bool
-) -> str:
-    digits = value.replace("-", "").replace(" ", "")
-    if not digits:
-        if required:
-            violations.add(field_name, "is required: the 13-digit ID")
-        return ""
-    if not (len(digits) == 13 and digits.isascii() and digits.isdigit()):
-        violations.add(field_name, "must be 13 digits")
-    elif not thai_id_checksum_ok(digits):
-        violations.add(field_name, "checksum does not match; check the 13 digits")
-    return digits
-
-
-def check_money(violations: FieldViolations, field_name: str, money: common_pb2.Money) -> int:
-    if money.currency_code not in ("", "THB"):
-        violations.add(f"{field_name}.currency_code", "must be THB")
-    if money.satang < 0:
-        violations.add(f"{field_name}.satang", "cannot be negative")
-    return money.satang
-
-
-def to_common_era(
-    value: common_pb2.Date, violations: FieldViolations, field_name: str
-) -> date | None:
-    """A proto Date to a date; years of 2400 or more are Buddhist era (พ.ศ.)."""
-    year = value.year - 543 if value.year >= 2400 else value.year
-    try:
-        return date(year, value.month, value.day)
-    except ValueError:
-        violations.add(field_name, "is not a valid date (year, month, day; พ.ศ. years accepted)")
-        return None
 
 
 # --- the network --------------------------------------------------------------------

@@ -22,6 +22,7 @@ from bizclub_shared.errors import AlreadyExists, FailedPrecondition, FieldViolat
 from bizclub_shared.provinces import PROVINCES
 from bizclub_shared.topics import TRAINING
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
+from bizclub_shared.validation import check_province, clean_text, require_id, to_common_era
 from sqlalchemy.orm import Session as DbSession
 
 from training import certificate, domain, store
@@ -222,9 +223,9 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def CancelSession(
         self, request: ts.CancelSessionRequest, context: grpc.aio.ServicerContext
     ) -> ts.CancelSessionResponse:
-        session_id = domain.require_id(request.session_id, "session_id")
+        session_id = require_id(request.session_id, "session_id")
         v = FieldViolations()
-        reason = domain.clean_text(v, "reason", request.reason, required=True, limit=1000)
+        reason = clean_text(v, "reason", request.reason, required=True, limit=1000)
         v.raise_if_any()
 
         def cancel(uow: UnitOfWork) -> ts.CancelSessionResponse:
@@ -255,7 +256,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def GetSession(
         self, request: ts.GetSessionRequest, context: grpc.aio.ServicerContext
     ) -> ts.GetSessionResponse:
-        session_id = domain.require_id(request.session_id, "session_id")
+        session_id = require_id(request.session_id, "session_id")
         return await self._db.read(
             lambda db: ts.GetSessionResponse(
                 session=read_session(db, store.session_row(db, session_id))
@@ -267,15 +268,15 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     ) -> ts.ListSessionsResponse:
         v = FieldViolations()
         if request.province_code:
-            domain.check_province(v, "province_code", request.province_code)
+            check_province(v, "province_code", request.province_code)
         if request.kind and request.kind not in domain.Kind.values():
             v.add("kind", "is not a known session kind")
         starts_from = starts_before = None
         if request.HasField("from_date"):
-            day = domain.to_common_era(request.from_date, v, "from_date")
+            day = to_common_era(request.from_date, v, "from_date")
             starts_from = domain.local_day_start(day) if day else None
         if request.HasField("to_date"):
-            day = domain.to_common_era(request.to_date, v, "to_date")
+            day = to_common_era(request.to_date, v, "to_date")
             starts_before = domain.local_day_start(day) + timedelta(days=1) if day else None
         if starts_from and starts_before and starts_before <= starts_from:
             v.add("to_date", "must not be before from_date")
@@ -310,8 +311,8 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def EnrollMember(
         self, request: ts.EnrollMemberRequest, context: grpc.aio.ServicerContext
     ) -> ts.EnrollMemberResponse:
-        session_id = domain.require_id(request.session_id, "session_id")
-        member_id = domain.require_id(request.member_id, "member_id")
+        session_id = require_id(request.session_id, "session_id")
+        member_id = require_id(request.member_id, "member_id")
         # A closed session costs no call to membership.
         session = await self._db.read(
             lambda db: store.to_session(store.session_row(db, session_id))
@@ -347,8 +348,8 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def CancelEnrollment(
         self, request: ts.CancelEnrollmentRequest, context: grpc.aio.ServicerContext
     ) -> ts.CancelEnrollmentResponse:
-        session_id = domain.require_id(request.session_id, "session_id")
-        member_id = domain.require_id(request.member_id, "member_id")
+        session_id = require_id(request.session_id, "session_id")
+        member_id = require_id(request.member_id, "member_id")
 
         def cancel(uow: UnitOfWork) -> ts.CancelEnrollmentResponse:
             session = store.to_session(store.session_row(uow.session, session_id))
@@ -372,8 +373,8 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
             [UnitOfWork, domain.Session, domain.Enrollment, store.EnrollmentRow], None
         ],
     ) -> training_pb2.Enrollment:
-        session_id = domain.require_id(session_id, "session_id")
-        member_id = domain.require_id(member_id, "member_id")
+        session_id = require_id(session_id, "session_id")
+        member_id = require_id(member_id, "member_id")
 
         def apply(uow: UnitOfWork) -> training_pb2.Enrollment:
             session = store.to_session(store.session_row(uow.session, session_id))
@@ -445,7 +446,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def GetRoster(
         self, request: ts.GetRosterRequest, context: grpc.aio.ServicerContext
     ) -> ts.GetRosterResponse:
-        session_id = domain.require_id(request.session_id, "session_id")
+        session_id = require_id(request.session_id, "session_id")
 
         def read(db: DbSession) -> ts.GetRosterResponse:
             row = store.session_row(db, session_id)
@@ -473,7 +474,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def ListMemberEnrollments(
         self, request: ts.ListMemberEnrollmentsRequest, context: grpc.aio.ServicerContext
     ) -> ts.ListMemberEnrollmentsResponse:
-        member_id = domain.require_id(request.member_id, "member_id")
+        member_id = require_id(request.member_id, "member_id")
 
         def read(db: DbSession) -> ts.ListMemberEnrollmentsResponse:
             history = store.member_history(db, member_id)
@@ -495,8 +496,8 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def GetCompletionCertificate(
         self, request: ts.GetCompletionCertificateRequest, context: grpc.aio.ServicerContext
     ) -> ts.GetCompletionCertificateResponse:
-        session_id = domain.require_id(request.session_id, "session_id")
-        member_id = domain.require_id(request.member_id, "member_id")
+        session_id = require_id(request.session_id, "session_id")
+        member_id = require_id(request.member_id, "member_id")
 
         def read(db: DbSession) -> tuple[domain.Session, store.EnrollmentRow]:
             session = store.to_session(store.session_row(db, session_id))
@@ -533,13 +534,13 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def StartProductProject(
         self, request: ts.StartProductProjectRequest, context: grpc.aio.ServicerContext
     ) -> ts.StartProductProjectResponse:
-        member_id = domain.require_id(request.member_id, "member_id")
+        member_id = require_id(request.member_id, "member_id")
         session_id = request.session_id.strip()
         v = FieldViolations()
         designer = domain.validate_trainer(
             v, "designer", request.designer, allowed={training_pb2.TRAINER_ROLE_DESIGNER}
         )
-        brief = domain.clean_text(
+        brief = clean_text(
             v, "brief_th", request.brief_th, required=True, limit=domain.MAX_TEXT, multiline=True
         )
         before = domain.validate_product_facts(v, "before", request.before)
@@ -567,7 +568,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def _change_project(
         self, project_id: str, name: str, change: Callable[[domain.ProductProject], None]
     ) -> training_pb2.ProductProject:
-        project_id = domain.require_id(project_id, "project_id")
+        project_id = require_id(project_id, "project_id")
 
         def apply(uow: UnitOfWork) -> training_pb2.ProductProject:
             row = store.project_row(uow.session, project_id)
@@ -588,7 +589,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
             training_pb2.PROJECT_STAGE_FINAL,
         ):
             v.add("stage", "must be PROJECT_STAGE_PROTOTYPE or PROJECT_STAGE_FINAL")
-        note = domain.clean_text(
+        note = clean_text(
             v, "note_th", request.note_th, required=True, limit=domain.MAX_TEXT, multiline=True
         )
         v.raise_if_any()
@@ -607,7 +608,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
         after = domain.validate_product_facts(v, "after", request.after)
         if request.outcome == 0 or request.outcome not in domain.Outcome.values():
             v.add("outcome", "is required: launched, ready to launch or not pursued")
-        note = domain.clean_text(
+        note = clean_text(
             v,
             "outcome_note_th",
             request.outcome_note_th,
@@ -627,7 +628,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     async def GetProductProject(
         self, request: ts.GetProductProjectRequest, context: grpc.aio.ServicerContext
     ) -> ts.GetProductProjectResponse:
-        project_id = domain.require_id(request.project_id, "project_id")
+        project_id = require_id(request.project_id, "project_id")
         return await self._db.read(
             lambda db: ts.GetProductProjectResponse(
                 project=project_to_proto(store.to_project(store.project_row(db, project_id)))
@@ -639,7 +640,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
     ) -> ts.ListProductProjectsResponse:
         v = FieldViolations()
         if request.province_code:
-            domain.check_province(v, "province_code", request.province_code)
+            check_province(v, "province_code", request.province_code)
         if request.stage and request.stage not in domain.Stage.values():
             v.add("stage", "is not a known project stage")
         if request.page.page_size < 0:

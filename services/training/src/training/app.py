@@ -78,7 +78,5 @@ async def serve(settings: TrainingSettings) -> None:
 
 def main() -> None:
     settings = TrainingSettings()
-    configure_logging(settings.log_level)
-    # FastStream logs every record consumed at INFO; keep its warnings and errors only.
-    logging.getLogger(f"{settings.service_name}.kafka").setLevel(logging.WARNING)
+    configure_logging(settings.log_level, settings.service_name)
     asyncio.run(serve(settings))

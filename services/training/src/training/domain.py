@@ -18,9 +18,9 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from bizclub.common.v1 import common_pb2
 from bizclub.training.v1 import events_pb2, training_pb2, training_service_pb2
-from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
-from bizclub_shared.provinces import is_province
+from bizclub_shared.errors import FailedPrecondition, FieldViolations
 from bizclub_shared.thai_text import has_control_characters, normalize, parse_date
+from bizclub_shared.validation import check_province, clean_text
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -150,18 +150,6 @@ def local_day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=BANGKOK).astimezone(UTC)
 
 
-def to_common_era(
-    value: common_pb2.Date, violations: FieldViolations, field_name: str
-) -> date | None:
-    """A proto Date to a date; years of 2400 or more are Buddhist era (พ.ศ.)."""
-    year = value.year - BE_OFFSET if value.year >= 2400 else value.year
-    try:
-        return date(year, value.month, value.day)
-    except ValueError:
-        violations.add(field_name, "is not a valid date (year, month, day; พ.ศ. years accepted)")
-        return None
-
-
 def to_minutes(violations: FieldViolations, field_name: str, hours: float) -> int:
     """Hours as whole minutes (stored exactly); 0 for a violation."""
     if not math.isfinite(hours) or hours < 0:
@@ -178,46 +166,6 @@ def hours_of(minutes: int) -> float:
 
 
 # --- checks shared by several requests ---------------------------------------------
-
-
-def clean_text(
-    violations: FieldViolations,
-    field_name: str,
-    value: str,
-    *,
-    required: bool,
-    limit: int,
-    multiline: bool = False,
-) -> str:
-    """Normalised text, or a violation saying what to fix."""
-    if multiline:
-        # Keep the paragraphs of a description; normalise each line.
-        text = "\n".join(normalize(line) for line in value.splitlines()).strip()
-    else:
-        text = normalize(value)
-    if has_control_characters(value, allow_line_breaks=multiline):
-        violations.add(field_name, "contains control characters; type it again as plain text")
-    elif required and not text:
-        violations.add(field_name, "is required and cannot be blank")
-    elif len(text) > limit:
-        violations.add(field_name, f"is longer than {limit} characters")
-    return text
-
-
-def check_province(violations: FieldViolations, field_name: str, code: str) -> None:
-    if not code:
-        violations.add(field_name, "is required, e.g. TH-41 for Udon Thani")
-    elif not is_province(code):
-        violations.add(field_name, f"{code!r} is not an ISO 3166-2:TH province code (e.g. TH-41)")
-
-
-def require_id(value: str, field_name: str) -> str:
-    value = value.strip()
-    if not value:
-        raise InvalidArgument("is required", field=field_name)
-    if len(value) > 64:
-        raise InvalidArgument("is not a valid id", field=field_name)
-    return value
 
 
 # --- trainers and sessions ----------------------------------------------------------

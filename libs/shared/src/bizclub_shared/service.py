@@ -22,6 +22,7 @@ from bizclub_shared.inbox import EventConsumer
 from bizclub_shared.outbox import OutboxRelay
 from bizclub_shared.settings import ServiceSettings
 from bizclub_shared.telemetry import setup_tracing
+from bizclub_shared.thai_text import warm_up
 from bizclub_shared.unit_of_work import Writer
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class ServiceRuntime:
         self, servicers: Sequence[ServicerRegistration], service_names: Sequence[str]
     ) -> None:
         self.db.create_tables(self.tables)
+        warm_up()  # every service segments Thai text; load the dictionary before serving
         await self.writer.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumers:

@@ -8,7 +8,6 @@ import logging
 from bizclub.membership.v1 import membership_service_pb2, membership_service_pb2_grpc
 from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
-from bizclub_shared.thai_text import warm_up
 from pydantic_settings import SettingsConfigDict
 
 from membership import reactions, seed, store
@@ -35,7 +34,6 @@ class MembershipApp:
         reactions.register(self.runtime)
 
     async def start(self) -> None:
-        warm_up()
         await self.runtime.start(
             [(membership_service_pb2_grpc.add_MembershipServiceServicer_to_server, self.api)],
             [SERVICE_NAME],

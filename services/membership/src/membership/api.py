@@ -20,6 +20,7 @@ from bizclub.membership.v1 import (
 )
 from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import AlreadyExists, FieldViolations, InvalidArgument, NotFound
+from bizclub_shared.paging import MAX_PAGE
 from bizclub_shared.provinces import PROVINCES
 from bizclub_shared.topics import MEMBERSHIP
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
@@ -356,8 +357,8 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         self, request: ms.BatchGetMembersRequest, context: grpc.aio.ServicerContext
     ) -> ms.BatchGetMembersResponse:
         ids = list(dict.fromkeys(i.strip() for i in request.member_ids))
-        if len(ids) > store.MAX_PAGE:
-            raise InvalidArgument(f"at most {store.MAX_PAGE} ids per call", field="member_ids")
+        if len(ids) > MAX_PAGE:
+            raise InvalidArgument(f"at most {MAX_PAGE} ids per call", field="member_ids")
 
         def read(session: Session) -> ms.BatchGetMembersResponse:
             rows = session.execute(
@@ -379,7 +380,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         if request.province_code:
             check_province(v, "province_code", request.province_code)
         if request.page.page_size < 0:
-            v.add("page.page_size", f"must be between 0 and {store.MAX_PAGE}")
+            v.add("page.page_size", f"must be between 0 and {MAX_PAGE}")
         if len(request.query) > domain.MAX_NAME:
             v.add("query", f"is longer than {domain.MAX_NAME} characters")
         elif request.query.strip() and not store.query_chunks(request.query):

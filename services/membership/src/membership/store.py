@@ -3,15 +3,14 @@ masked, kept out of everything else, and erased on request."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from bizclub_shared import paging
 from bizclub_shared.db import UTCDateTime
-from bizclub_shared.errors import AlreadyExists, InvalidArgument, NotFound
+from bizclub_shared.errors import AlreadyExists, NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
 from bizclub_shared.thai_text import normalize, search_terms
@@ -252,39 +251,6 @@ def cluster_province(session: Session, province_code: str, cluster_code: str) ->
 
 # --- listing with cursor paging -----------------------------------------------------
 
-MAX_PAGE = 500
-DEFAULT_PAGE = 50
-
-
-def encode_cursor(last_id: int, filters: str) -> str:
-    raw = json.dumps({"after": last_id, "filters": filters}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(token: str, filters: str) -> int:
-    """The id after which the page starts; a token from other filters is refused."""
-    if not token:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        after = data["after"]
-        same = data["filters"] == filters
-        if not isinstance(after, int) or not 0 <= after < 2**63:
-            raise ValueError("cursor out of range")
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError, OverflowError):
-        raise InvalidArgument(
-            "is not a token this service issued; pass next_page_token from the previous "
-            "response unchanged, or leave it empty for the first page",
-            field="page.page_token",
-        ) from None
-    if not same:
-        raise InvalidArgument(
-            "was issued for different filters; start again with an empty page_token",
-            field="page.page_token",
-        )
-    return after
-
 
 def list_members(
     session: Session,
@@ -302,9 +268,9 @@ def list_members(
         [sorted(province_codes or []), cluster_code, status, enterprise_type, words],
         ensure_ascii=False,
     )
-    after = decode_cursor(page_token, filters)
-    size = DEFAULT_PAGE if page_size <= 0 else min(page_size, MAX_PAGE)
-    conditions = [col(MemberRow.id) > after]
+    start = paging.decode_cursor(page_token, filters, (int,))
+    size = paging.page_size(page_size)
+    conditions = [col(MemberRow.id) > (start[0] if start else 0)]
     if province_codes is not None:
         conditions.append(col(MemberRow.province_code).in_(province_codes))
     if cluster_code:
@@ -331,7 +297,7 @@ def list_members(
     if len(rows) > size:
         rows = rows[:size]
         assert rows[-1].id is not None
-        next_token = encode_cursor(rows[-1].id, filters)
+        next_token = paging.encode_cursor([rows[-1].id], filters)
     return rows, next_token
 
 

@@ -19,6 +19,7 @@ from bizclub.common.v1 import common_pb2
 from bizclub.training.v1 import training_pb2, training_service_pb2, training_service_pb2_grpc
 from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import AlreadyExists, FailedPrecondition, FieldViolations
+from bizclub_shared.paging import MAX_PAGE, page_size
 from bizclub_shared.provinces import PROVINCES
 from bizclub_shared.topics import TRAINING
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
@@ -281,7 +282,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
         if starts_from and starts_before and starts_before <= starts_from:
             v.add("to_date", "must not be before from_date")
         if request.page.page_size < 0:
-            v.add("page.page_size", f"must be between 0 and {store.MAX_PAGE}")
+            v.add("page.page_size", f"must be between 0 and {MAX_PAGE}")
         v.raise_if_any()
 
         def read(db: DbSession) -> ts.ListSessionsResponse:
@@ -293,7 +294,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
                 starts_from=starts_from,
                 starts_before=starts_before,
                 include_cancelled=request.include_cancelled,
-                size=store.page_size(request.page.page_size),
+                size=page_size(request.page.page_size),
                 page_token=request.page.page_token,
             )
             counts = store.seat_counts(db, [r.session_id for r in rows])
@@ -644,7 +645,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
         if request.stage and request.stage not in domain.Stage.values():
             v.add("stage", "is not a known project stage")
         if request.page.page_size < 0:
-            v.add("page.page_size", f"must be between 0 and {store.MAX_PAGE}")
+            v.add("page.page_size", f"must be between 0 and {MAX_PAGE}")
         v.raise_if_any()
 
         def read(db: DbSession) -> ts.ListProductProjectsResponse:
@@ -653,7 +654,7 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
                 province_code=request.province_code,
                 member_id=request.member_id.strip(),
                 stage=request.stage,
-                size=store.page_size(request.page.page_size),
+                size=page_size(request.page.page_size),
                 page_token=request.page.page_token,
             )
             return ts.ListProductProjectsResponse(

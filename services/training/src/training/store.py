@@ -8,13 +8,12 @@ table is training's own copy of what membership's events say about a member
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from bizclub_shared import paging
 from bizclub_shared.db import UTCDateTime
 from bizclub_shared.errors import InvalidArgument, NotFound
 from bizclub_shared.inbox import InboxEntry
@@ -417,42 +416,6 @@ def remember_member(
 
 # --- listing with cursor paging -----------------------------------------------------
 
-MAX_PAGE = 500
-DEFAULT_PAGE = 50
-
-
-def encode_cursor(after: list[Any], filters: str) -> str:
-    raw = json.dumps({"after": after, "filters": filters}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(token: str, filters: str) -> list[Any] | None:
-    """Where the page starts; a token from other filters is refused."""
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        after, same = data["after"], data["filters"] == filters
-        if not isinstance(after, list) or not all(isinstance(a, str | int) for a in after):
-            raise ValueError("cursor has the wrong shape")
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InvalidArgument(
-            "is not a token this service issued; pass next_page_token from the previous "
-            "response unchanged, or leave it empty for the first page",
-            field="page.page_token",
-        ) from None
-    if not same:
-        raise InvalidArgument(
-            "was issued for different filters; start again with an empty page_token",
-            field="page.page_token",
-        )
-    return after
-
-
-def page_size(requested: int) -> int:
-    return DEFAULT_PAGE if requested <= 0 else min(requested, MAX_PAGE)
-
 
 def list_sessions(
     db: DbSession,
@@ -477,7 +440,7 @@ def list_sessions(
             include_cancelled,
         ]
     )
-    after = decode_cursor(page_token, filters)
+    after = paging.decode_cursor(page_token, filters, (str, int))
     conditions = []
     if after is not None:
         try:
@@ -520,7 +483,7 @@ def list_sessions(
     if len(rows) > size:
         rows = rows[:size]
         last = rows[-1]
-        next_token = encode_cursor([last.start_at.isoformat(), last.id or 0], filters)
+        next_token = paging.encode_cursor([last.start_at.isoformat(), last.id or 0], filters)
     return rows, next_token
 
 
@@ -606,11 +569,9 @@ def list_projects(
     db: DbSession, *, province_code: str, member_id: str, stage: int, size: int, page_token: str
 ) -> tuple[list[ProjectRow], str]:
     filters = json.dumps([province_code, member_id, stage])
-    after = decode_cursor(page_token, filters)
+    after = paging.decode_cursor(page_token, filters, (int,))
     conditions = []
     if after is not None:
-        if not after or not isinstance(after[0], int):
-            raise InvalidArgument("is not a token this service issued", field="page.page_token")
         conditions.append(col(ProjectRow.id) > after[0])
     if province_code:
         conditions.append(col(ProjectRow.province_code) == province_code)
@@ -626,5 +587,5 @@ def list_projects(
     next_token = ""
     if len(rows) > size:
         rows = rows[:size]
-        next_token = encode_cursor([rows[-1].id or 0], filters)
+        next_token = paging.encode_cursor([rows[-1].id or 0], filters)
     return rows, next_token

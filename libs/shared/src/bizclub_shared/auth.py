@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -145,6 +146,12 @@ class SigningKeys:
     keys: dict[str, str]
     signing_key_id: str = ""
     leeway_seconds: float = 30.0
+    # Tokens already verified, with their expiry: a client sends the same token on
+    # every call, and checking the signature each time would cost more than the call.
+    _verified: OrderedDict[str, tuple[Caller, float]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+    _verified_max: int = field(default=4096, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -194,6 +201,19 @@ class SigningKeys:
         )
 
     def verify(self, token: str) -> Caller:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() < cached[1] + self.leeway_seconds:
+                return cached[0]
+            del self._verified[token]
+            raise TokenError("token has expired; ask for a new one")
+        caller, expires = self._verify_signature(token)
+        self._verified[token] = (caller, expires)
+        if len(self._verified) > self._verified_max:
+            self._verified.popitem(last=False)
+        return caller
+
+    def _verify_signature(self, token: str) -> tuple[Caller, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as err:
@@ -213,7 +233,7 @@ class SigningKeys:
             raise TokenError("token has expired; ask for a new one") from err
         except jwt.PyJWTError as err:
             raise TokenError(f"invalid token: {err}") from err
-        return _caller_from_claims(claims)
+        return _caller_from_claims(claims), float(claims["exp"])
 
 
 def _caller_from_claims(claims: dict[str, Any]) -> Caller:

@@ -41,8 +41,7 @@ async def services(
 
 async def members(membership: RunningMembership, count: int) -> list[membership_pb2.Member]:
     return [
-        await active_member(membership, business_name_th=f"กลุ่มทอผ้าบ้านดอน {i}")
-        for i in range(count)
+        await active_member(membership, business_name_th=f"กลุ่มทอผ้าบ้านดอน {i}") for i in range(count)
     ]
 
 
@@ -66,9 +65,7 @@ async def test_one_answer_per_member_and_bad_answers_write_nothing(
     asked = await members(membership, 3)
     await feedback.members_known([m.member_id for m in asked])
     today = feedback.app.api.today()
-    survey = (
-        await feedback.stub.CreateSurvey(province_survey(today + timedelta(days=14)))
-    ).survey
+    survey = (await feedback.stub.CreateSurvey(province_survey(today + timedelta(days=14)))).survey
     assert survey.recipient_count >= 3
     first = asked[0].member_id
 
@@ -182,9 +179,7 @@ async def test_a_member_who_leaves_stops_receiving_surveys(
     staying, leaving = await members(membership, 2)
     await feedback.members_known([staying.member_id, leaving.member_id])
     today = feedback.app.api.today()
-    before = (
-        await feedback.stub.CreateSurvey(province_survey(today + timedelta(days=7)))
-    ).survey
+    before = (await feedback.stub.CreateSurvey(province_survey(today + timedelta(days=7)))).survey
 
     await membership.stub.LeaveNetwork(
         ms.LeaveNetworkRequest(member_id=leaving.member_id, reason="เลิกกิจการ")
@@ -197,9 +192,7 @@ async def test_a_member_who_leaves_stops_receiving_surveys(
 
     assert await addressed_to(leaving.member_id) == set()
     assert before.survey_id in await addressed_to(staying.member_id)
-    after = (
-        await feedback.stub.CreateSurvey(province_survey(today + timedelta(days=7)))
-    ).survey
+    after = (await feedback.stub.CreateSurvey(province_survey(today + timedelta(days=7)))).survey
     assert after.survey_id not in await addressed_to(leaving.member_id)
     assert (
         await feedback.stub.GetSurvey(fs.GetSurveyRequest(survey_id=before.survey_id))

@@ -112,7 +112,12 @@ TEXT = fp.QUESTION_TYPE_TEXT
 BY_PROVINCE = fp.SURVEY_AUDIENCE_PROVINCE
 BY_CLUSTER = fp.SURVEY_AUDIENCE_CLUSTER
 BY_SESSION = fp.SURVEY_AUDIENCE_TRAINING_SESSION
-VALUE_OF_TYPE: dict[int, str] = {RATING: "rating", CHOICE: "choice_index", NUMBER: "number", TEXT: "text_th"}
+VALUE_OF_TYPE: dict[int, str] = {
+    RATING: "rating",
+    CHOICE: "choice_index",
+    NUMBER: "number",
+    TEXT: "text_th",
+}
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ async def seed_problems(api: FeedbackApi, members: list[tuple[str, str]]) -> Non
         ).issue
         ids.append(issue.issue_id)
     ctx = None
-    for issue_id in ids[:4]:
+    for issue_id in ids[1:4]:
         await api.AcknowledgeIssue(
             fs.AcknowledgeIssueRequest(issue_id=issue_id, viewer=office, actor_id=OFFICER),
             ctx,

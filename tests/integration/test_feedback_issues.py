@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from bizclub.common.v1 import common_pb2
 from bizclub.feedback.v1 import events_pb2
 from bizclub.membership.v1 import membership_pb2
 from bizclub_shared.db import utcnow
@@ -81,6 +82,22 @@ async def test_an_overdue_escalation_reaches_the_centre_and_not_another_province
     overdue = await listed(feedback, UDON, overdue_only=True)
     assert set(overdue) == {issue.issue_id, fresh.issue_id}
     assert after.issue_id not in overdue
+    # Page by page, the token still good though the clock has moved on since.
+    first_page = await feedback.stub.ListIssues(
+        fs.ListIssuesRequest(
+            viewer=UDON, overdue_only=True, page=common_pb2.PageRequest(page_size=1)
+        )
+    )
+    feedback.app.api.clock = lambda: later + timedelta(seconds=5)
+    second_page = await feedback.stub.ListIssues(
+        fs.ListIssuesRequest(
+            viewer=UDON,
+            overdue_only=True,
+            page=common_pb2.PageRequest(page_size=1, page_token=first_page.page.next_page_token),
+        )
+    )
+    assert [i.issue_id for i in [*first_page.issues, *second_page.issues]] == overdue
+    assert second_page.page.next_page_token == ""
     await feedback.stub.EscalateIssue(
         fs.EscalateIssueRequest(
             issue_id=issue.issue_id,

@@ -180,6 +180,8 @@ def test_overdue_after_seven_days_without_acknowledgement_and_escalation_goes_ce
         report.move(domain.RESOLVED, UDON, "officer-1", "x", late)
     report.move(domain.IN_PROGRESS, CENTRAL, "central-1", "", late)
     assert report.acknowledged_at == late and not report.overdue(late + timedelta(days=30))
+    with pytest.raises(FailedPrecondition, match="already with the central ministry"):
+        report.move(domain.ESCALATED, CENTRAL, "central-1", "", late)
 
 
 # --- monthly reports --------------------------------------------------------------------

@@ -549,6 +549,10 @@ class Issue:
                 "the report was escalated; the central ministry handles it now",
                 field="viewer",
             )
+        if to == ESCALATED and self.level == CENTRAL_LEVEL:
+            raise FailedPrecondition(
+                "the report is already with the central ministry", field="issue_id"
+            )
         if self.status not in ISSUE_MOVES[to]:
             raise FailedPrecondition(
                 f"a report that is {ISSUE_NAMES[self.status]} cannot become {ISSUE_NAMES[to]}",

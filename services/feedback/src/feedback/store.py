@@ -247,7 +247,7 @@ def newest_first(
     page_token: str,
 ) -> tuple[list[Any], str]:
     """One page of `query`, newest (highest id) first, with a cursor for the next."""
-    key = json.dumps(filters, default=str)
+    key = json.dumps(filters)
     after = paging.decode_cursor(page_token, key, (int,))
     if after is not None:
         query = query.where(id_column < after[0])
@@ -589,7 +589,8 @@ def list_issues(
         db,
         query,
         col(IssueRow.id),
-        filters=[scope.central, scope.province_code, status, category, overdue_before],
+        # The overdue bound moves with the clock: the token keeps only whether it applies.
+        filters=[scope.central, scope.province_code, status, category, overdue_before is not None],
         size=size,
         page_token=page_token,
     )

@@ -879,36 +879,33 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
 
         def submit(uow: UnitOfWork) -> fp.MonthlyReport:
             now = self.clock()
-            member = domain.require_member(store.member(uow.session, member_id), member_id)
-            if store.report_of(uow.session, member_id, month) is not None:
+            member = domain.require_member(
+                store.reporting_member(uow.session, member_id), member_id
+            )
+            report_id = domain.new_id()
+            if not store.insert_report(uow.session, report_id, member, month, figures, now):
                 raise AlreadyExists(
                     f"member {member_id} already reported {month // 100}-{month % 100:02d}; "
                     "correct it with ReviseMonthlyReport",
                     field="month",
                 )
-            row = store.MonthlyReportRow(
-                report_id=domain.new_id(),
-                member_id=member_id,
-                month=month,
-                province_code=member.province_code,
-                cluster_code=member.cluster_code,
-                revision=1,
-                revenue_satang=figures.revenue_satang,
-                sales_channels=list(figures.sales_channels),
-                employees=figures.employees,
-                submitted_at=now,
-                updated_at=now,
-            )
-            uow.session.add(row)
-            uow.session.flush()
-            uow.session.add(store.revision_row(row.report_id, 1, figures, "", now))
             uow.emit(
                 FEEDBACK,
                 member_id,
-                domain.report_submitted(row.report_id, member, month, figures, now),
+                domain.report_submitted(report_id, member, month, figures, now),
                 member.province_code,
             )
-            return report_to_proto(row)
+            return fp.MonthlyReport(
+                report_id=report_id,
+                member_id=member_id,
+                province_code=member.province_code,
+                cluster_code=member.cluster_code,
+                month=domain.month_proto(month),
+                figures=figures.to_proto(),
+                revision=1,
+                submitted_at=ts(now),
+                updated_at=ts(now),
+            )
 
         try:
             report = await self._writer.run(submit, "SubmitMonthlyReport")

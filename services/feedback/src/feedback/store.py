@@ -18,7 +18,7 @@ from bizclub_shared.db import UTCDateTime
 from bizclub_shared.errors import NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
-from sqlalchemy import JSON, Column, Index, Select, UniqueConstraint, func, or_, select
+from sqlalchemy import JSON, Column, Index, Select, UniqueConstraint, func, insert, or_, select
 from sqlalchemy.orm import Session as DbSession
 from sqlmodel import Field, SQLModel, col
 
@@ -781,6 +781,73 @@ def list_reports(
         size=size,
         page_token=page_token,
     )
+
+
+def reporting_member(db: DbSession, member_id: str) -> domain.MemberRef | None:
+    """The member, read with a plain query (the hot path of monthly reports)."""
+    members = MemberRow.__table__.c  # type: ignore[attr-defined]
+    row = (
+        db.connection()
+        .execute(
+            select(members.province_code, members.cluster_code, members.status).where(
+                members.member_id == member_id
+            )
+        )
+        .first()
+    )
+    return None if row is None else domain.MemberRef(member_id, row[0], row[1], row[2])
+
+
+def insert_report(
+    db: DbSession,
+    report_id: str,
+    member: domain.MemberRef,
+    month: int,
+    figures: domain.Figures,
+    now: datetime,
+) -> bool:
+    """The report and its revision 1, with plain inserts; False if the month is taken."""
+    connection = db.connection()  # no ORM bookkeeping: the hot path of monthly reports
+    reports = MonthlyReportRow.__table__.c  # type: ignore[attr-defined]
+    taken = connection.execute(
+        select(reports.id).where(reports.member_id == member.member_id, reports.month == month)
+    ).first()
+    if taken is not None:
+        return False
+    channels = list(figures.sales_channels)
+    connection.execute(
+        insert(MonthlyReportRow.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "report_id": report_id,
+                "member_id": member.member_id,
+                "month": month,
+                "province_code": member.province_code,
+                "cluster_code": member.cluster_code,
+                "revision": 1,
+                "revenue_satang": figures.revenue_satang,
+                "sales_channels": channels,
+                "employees": figures.employees,
+                "submitted_at": now,
+                "updated_at": now,
+            }
+        ],
+    )
+    connection.execute(
+        insert(MonthlyRevisionRow.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "report_id": report_id,
+                "revision": 1,
+                "revenue_satang": figures.revenue_satang,
+                "sales_channels": channels,
+                "employees": figures.employees,
+                "reason_th": "",
+                "recorded_at": now,
+            }
+        ],
+    )
+    return True
 
 
 def has_reports(db: DbSession) -> bool:

@@ -191,7 +191,7 @@ async def test_handling_in_the_province_records_each_step(
         (feedback.stub.AcknowledgeIssue, fs.AcknowledgeIssueRequest),
         (feedback.stub.StartIssueWork, fs.StartIssueWorkRequest),
     ):
-        await call(request(issue_id=issue.issue_id, viewer=UDON, actor_id="officer-1"))  # type: ignore[operator]
+        await call(request(issue_id=issue.issue_id, viewer=UDON, actor_id="officer-1"))
     with pytest.raises(grpc.aio.AioRpcError) as err:  # no going back
         await feedback.stub.AcknowledgeIssue(
             fs.AcknowledgeIssueRequest(issue_id=issue.issue_id, viewer=UDON, actor_id="officer-1")

@@ -5,6 +5,9 @@ register_c1/c16/c64  RegisterMember requests/s from ghz (a separate process) aga
                      to the embedded Tansu broker; p50/p99 at c64 as extra lines.
                      Baseline: grpc_health_cN, Health.Check on the same server and level
                      (the gRPC floor of this machine, client included).
+register_auth_c64    RegisterMember at c64 with access control on, against the same call on
+                     a service with it off (bench/membership_without_auth.py) as baseline;
+                     each on a fresh SQLite file after the same warm-up.
 monthly_report_c64   SubmitMonthlyReport requests/s from ghz at concurrency 64 against
                      `python -m feedback` (its relay live), on 1,000 members it learned
                      from membership's events; baseline register_c64 of the same run
@@ -27,13 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from bizclub.membership.v1 import membership_service_pb2, membership_service_pb2_grpc
 from bizclub_shared.broker import EmbeddedBroker
+from bizclub_shared.grpc_server import channel as authorised_channel
 from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
 
 from bench import relay
+from bench.auth import TOKEN
 from bench.cpu import process_cpu, thread_cpu
 from bench.register import LevelResult, Load, find_ghz
 from bench.service import FeedbackProcess, MembershipProcess
@@ -41,6 +45,7 @@ from bench.service import FeedbackProcess, MembershipProcess
 RELAY_TOPIC = "bench.relay.v1"
 LEVELS = (1, 16, 64)
 TARGET_RPS, TARGET_P99_MS, TARGET_RELAY_RATIO = 1_000.0, 50.0, 0.25
+TARGET_AUTH_RATIO = 0.9
 TARGET_MONTHLY_RATIO = 0.8
 REPORTING_MEMBERS = 1_000
 CATCH_UP_TIMEOUT = 180.0
@@ -120,7 +125,7 @@ async def register_bench(
 async def approve(target: str, member_ids: list[str]) -> None:
     """Approve the members (32 calls at a time), so that they may report."""
     limit = asyncio.Semaphore(32)
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with authorised_channel(target, token=lambda: TOKEN) as channel:
         stub = membership_service_pb2_grpc.MembershipServiceStub(channel)
 
         async def one(member_id: str) -> None:
@@ -146,7 +151,7 @@ async def monthly_report_bench(
     member_ids = membership.member_ids(REPORTING_MEMBERS)
     await approve(membership.target, member_ids)
     await membership.wait_drained()
-    async with FeedbackProcess(tmp, args.port_base + 2, bootstrap) as feedback:
+    async with FeedbackProcess(tmp, args.port_base + 3, bootstrap) as feedback:
         started = time.monotonic()
         everyone = membership.member_count()
         while feedback.members("active") < len(member_ids) or feedback.members() < everyone:
@@ -177,6 +182,27 @@ async def monthly_report_bench(
         if stored != warmup.count + result.count:
             raise BenchFailed(f"{stored} reports stored, {warmup.count + result.count} calls OK")
         return result
+
+
+async def auth_bench(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tuple[float, float]:
+    """RegisterMember req/s at c64 with access control (on, off), each on a fresh database."""
+    ghz = find_ghz()
+    rates = []
+    for without_auth in (False, True):
+        data_dir = tmp / ("noauth" if without_auth else "auth")
+        data_dir.mkdir()
+        port = args.port_base + 2
+        async with MembershipProcess(
+            data_dir, port, bootstrap, without_auth=without_auth
+        ) as service:
+            load = Load(ghz, service.target, data_dir)
+            _check(await load.register(16, args.warmup), "auth warm-up")
+            await service.wait_drained()
+            result = await load.register(64, args.seconds)
+            _check(result, f"register c64 {'without' if without_auth else 'with'} auth")
+            await service.wait_drained()
+            rates.append(result.rps)
+    return rates[0], rates[1]
 
 
 class BenchFailed(RuntimeError):
@@ -243,6 +269,14 @@ async def run(args: argparse.Namespace) -> int:
             emit("register_c64_p99", c64.p99_ms, "ms")
             emit("monthly_report_c64", monthly.rps, "req/s", baseline=c64.rps)
 
+            try:
+                with_auth, without_auth = await auth_bench(args, tmp, bootstrap)
+            except BenchFailed as exc:
+                note(f"FAILED: {exc}")
+                return 1
+            emit("register_noauth_c64", without_auth, "req/s")
+            emit("register_auth_c64", with_auth, "req/s", baseline=without_auth)
+
             batch = relay.make_events(args.events)
             raw = await relay.raw_producer(bootstrap, RELAY_TOPIC, batch)
             emit("raw_producer", raw, "events/s")
@@ -259,6 +293,10 @@ async def run(args: argparse.Namespace) -> int:
             (
                 f"relay >= {TARGET_RELAY_RATIO:.0%} of raw_producer",
                 drained / raw >= TARGET_RELAY_RATIO,
+            ),
+            (
+                f"register_auth_c64 >= {TARGET_AUTH_RATIO:.0%} of register_noauth_c64",
+                with_auth / without_auth >= TARGET_AUTH_RATIO,
             ),
         ]
         for label, ok in checks:
@@ -278,7 +316,7 @@ def main() -> int:
         "--port-base",
         type=int,
         default=19700,
-        help="broker on it, membership on it + 1, feedback on it + 2",
+        help="broker on it, membership on it + 1 (+ 2 with access control off), feedback + 3",
     )
     parser.add_argument(
         "--profile",

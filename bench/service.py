@@ -14,8 +14,10 @@ from typing import IO, Self
 
 import grpc
 from bizclub.membership.v1 import membership_service_pb2_grpc
+from bizclub_shared.grpc_server import channel as authorised_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.auth import KEYS_JSON, TOKEN
 from bench.payloads import network_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,23 +25,25 @@ START_TIMEOUT, DRAIN_TIMEOUT, STOP_TIMEOUT = 60.0, 60.0, 15.0
 
 
 class ServiceProcess:
-    """`python -m <module>` with its env, SERVING before use; stopped with SIGTERM."""
+    """`python -m <module>` (the service `name` by default) with its env, SERVING before
+    use; stopped with SIGTERM."""
 
     def __init__(
         self,
-        module: str,
+        name: str,
         env_prefix: str,
         data_dir: Path,
         port: int,
         bootstrap_servers: str,
         *,
+        module: str = "",
         profile_to: Path | None = None,
     ) -> None:
-        self.name = module
+        self.name = name
         self.port = port
         self.target = f"127.0.0.1:{port}"
-        self.db_path = data_dir / f"{module}.db"
-        self.log_path = data_dir / f"{module}.log"
+        self.db_path = data_dir / f"{name}.db"
+        self.log_path = data_dir / f"{name}.log"
         self._env = {
             **os.environ,
             f"{env_prefix}GRPC_HOST": "127.0.0.1",
@@ -48,7 +52,9 @@ class ServiceProcess:
             f"{env_prefix}SEED_DEMO_DATA": "false",
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "BIZCLUB_LOG_LEVEL": "WARNING",
+            "BIZCLUB_AUTH_KEYS": KEYS_JSON,
         }
+        module = module or name
         if profile_to is not None:
             module = "bench.profile_membership"
             self._env["BENCH_PROFILE_OUT"] = str(profile_to)
@@ -147,19 +153,32 @@ class ServiceProcess:
 
 
 class MembershipProcess(ServiceProcess):
-    """`python -m membership` (or the cProfile hook), with the Udon Thani network made."""
+    """`python -m membership` (or the cProfile hook, or with access control off), with
+    the Udon Thani network made."""
 
     def __init__(
-        self, data_dir: Path, port: int, bootstrap_servers: str, *, profile_to: Path | None = None
+        self,
+        data_dir: Path,
+        port: int,
+        bootstrap_servers: str,
+        *,
+        profile_to: Path | None = None,
+        without_auth: bool = False,
     ) -> None:
         super().__init__(
-            "membership", "MEMBERSHIP_", data_dir, port, bootstrap_servers, profile_to=profile_to
+            "membership",
+            "MEMBERSHIP_",
+            data_dir,
+            port,
+            bootstrap_servers,
+            module="bench.membership_without_auth" if without_auth else "",
+            profile_to=profile_to,
         )
 
     async def start(self) -> None:
         await super().start()
-        async with grpc.aio.insecure_channel(self.target) as channel:
-            stub = membership_service_pb2_grpc.MembershipServiceStub(channel)
+        async with authorised_channel(self.target, token=lambda: TOKEN) as authorised:
+            stub = membership_service_pb2_grpc.MembershipServiceStub(authorised)
             await stub.CreateNetwork(network_request(), timeout=10.0)
 
     def member_count(self) -> int:

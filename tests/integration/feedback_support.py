@@ -11,7 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,12 @@ from typing import Any
 import grpc
 from bizclub.common.v1 import common_pb2
 from bizclub.feedback.v1 import feedback_pb2, feedback_service_pb2, feedback_service_pb2_grpc
+from bizclub_shared.auth import Caller
 from feedback.app import FeedbackApp, FeedbackSettings
 
 from tests.conftest import Broker
 from tests.integration.probes import eventually
+from tests.support import client_channel
 
 fs = feedback_service_pb2
 fp = feedback_pb2
@@ -49,6 +51,19 @@ class RunningFeedback:
     channel: grpc.aio.Channel
     stub: feedback_service_pb2_grpc.FeedbackServiceStub
     db_path: Path
+    others: list[grpc.aio.Channel] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        assert self.app.runtime.server is not None
+        return f"127.0.0.1:{self.app.runtime.server.port}"
+
+    def as_caller(self, caller: Caller) -> feedback_service_pb2_grpc.FeedbackServiceStub:
+        """A stub whose calls carry `caller`'s token (the default stub's is an officer's
+        of every province)."""
+        channel = client_channel(self.address, caller)
+        self.others.append(channel)
+        return feedback_service_pb2_grpc.FeedbackServiceStub(channel)
 
     def query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         """Read the service's SQLite file with the standard sqlite3 module."""
@@ -89,16 +104,18 @@ async def running_feedback(
     app = FeedbackApp(feedback_settings(tmp_path, broker, **overrides))
     await app.start()
     assert app.runtime.server is not None
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.runtime.server.port}")
+    channel = client_channel(f"127.0.0.1:{app.runtime.server.port}")
+    running = RunningFeedback(
+        app,
+        channel,
+        feedback_service_pb2_grpc.FeedbackServiceStub(channel),
+        tmp_path / "feedback.db",
+    )
     try:
-        yield RunningFeedback(
-            app,
-            channel,
-            feedback_service_pb2_grpc.FeedbackServiceStub(channel),
-            tmp_path / "feedback.db",
-        )
+        yield running
     finally:
-        await channel.close()
+        for other in [channel, *running.others]:
+            await other.close()
         await app.stop()
 
 
@@ -153,4 +170,4 @@ def office(province_code: str) -> fp.ViewerScope:
     return fp.ViewerScope(province_code=province_code)
 
 
-CENTRAL = fp.ViewerScope(central=True)
+CENTRAL_VIEW = fp.ViewerScope(central=True)

@@ -19,6 +19,7 @@ from matching.app import MatchingApp, MatchingSettings
 
 from tests.conftest import Broker
 from tests.integration.probes import eventually
+from tests.support import client_channel
 
 
 def matching_settings(tmp_path: Path, broker: Broker, **overrides: Any) -> MatchingSettings:
@@ -67,7 +68,7 @@ async def running_matching(
     app = MatchingApp(matching_settings(tmp_path, broker, **overrides))
     await app.start()
     assert app.runtime.server is not None
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.runtime.server.port}")
+    channel = client_channel(f"127.0.0.1:{app.runtime.server.port}")
     try:
         yield RunningMatching(app, channel, matching_service_pb2_grpc.MatchingServiceStub(channel))
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -18,7 +19,7 @@ from bizclub_shared.topics import FEEDBACK
 
 from tests.conftest import Broker, MembershipFactory
 from tests.integration.feedback_support import (
-    CENTRAL,
+    CENTRAL_VIEW,
     RunningFeedback,
     fp,
     fs,
@@ -26,7 +27,7 @@ from tests.integration.feedback_support import (
     running_feedback,
 )
 from tests.integration.training_support import active_member
-from tests.support import read_topic, udon_thani_network
+from tests.support import CENTRAL, officer_of, read_topic, udon_thani_network
 
 UDON, KHON_KAEN = office("TH-41"), office("TH-40")
 
@@ -57,8 +58,11 @@ def report(member_id: str = "", **overrides: object) -> fs.ReportIssueRequest:
     return request
 
 
-async def listed(feedback: RunningFeedback, viewer: fp.ViewerScope, **filters: object) -> list[str]:
-    reply = await feedback.stub.ListIssues(fs.ListIssuesRequest(viewer=viewer, **filters))  # type: ignore[arg-type]
+Stub = Any
+
+
+async def listed(stub: Stub, viewer: fp.ViewerScope, **filters: object) -> list[str]:
+    reply = await stub.ListIssues(fs.ListIssuesRequest(viewer=viewer, **filters))  # type: ignore[arg-type]
     return [i.issue_id for i in reply.issues]
 
 
@@ -66,6 +70,10 @@ async def test_an_overdue_escalation_reaches_the_centre_and_not_another_province
     broker: Broker, reporting: tuple[RunningFeedback, membership_pb2.Member]
 ) -> None:
     feedback, member = reporting
+    # Each with their own token: Udon Thani's office, Khon Kaen's, the central ministry.
+    udon = feedback.as_caller(officer_of("TH-41"))
+    khon_kaen = feedback.as_caller(officer_of("TH-40"))
+    central = feedback.as_caller(CENTRAL)
     issue = (await feedback.stub.ReportIssue(report(member.member_id))).issue
     fresh = (await feedback.stub.ReportIssue(report())).issue
     assert (issue.status, issue.level, issue.overdue) == (
@@ -73,23 +81,23 @@ async def test_an_overdue_escalation_reaches_the_centre_and_not_another_province
         fp.ISSUE_LEVEL_PROVINCE,
         False,
     )
-    assert await listed(feedback, CENTRAL) == []
+    assert await listed(central, CENTRAL_VIEW) == []
 
     # Eight days on, nobody has acknowledged it.
     later = utcnow() + timedelta(days=8)
     feedback.app.api.clock = lambda: later
     after = (await feedback.stub.ReportIssue(report())).issue  # reported just now
-    overdue = await listed(feedback, UDON, overdue_only=True)
+    overdue = await listed(udon, UDON, overdue_only=True)
     assert set(overdue) == {issue.issue_id, fresh.issue_id}
     assert after.issue_id not in overdue
     # Page by page, the token still good though the clock has moved on since.
-    first_page = await feedback.stub.ListIssues(
+    first_page = await udon.ListIssues(
         fs.ListIssuesRequest(
             viewer=UDON, overdue_only=True, page=common_pb2.PageRequest(page_size=1)
         )
     )
     feedback.app.api.clock = lambda: later + timedelta(seconds=5)
-    second_page = await feedback.stub.ListIssues(
+    second_page = await udon.ListIssues(
         fs.ListIssuesRequest(
             viewer=UDON,
             overdue_only=True,
@@ -98,7 +106,7 @@ async def test_an_overdue_escalation_reaches_the_centre_and_not_another_province
     )
     assert [i.issue_id for i in [*first_page.issues, *second_page.issues]] == overdue
     assert second_page.page.next_page_token == ""
-    await feedback.stub.EscalateIssue(
+    await udon.EscalateIssue(
         fs.EscalateIssueRequest(
             issue_id=issue.issue_id,
             viewer=UDON,
@@ -109,7 +117,7 @@ async def test_an_overdue_escalation_reaches_the_centre_and_not_another_province
 
     # The central operator's queue has it, flagged overdue; the Udon Thani office still
     # sees it; the Khon Kaen office sees nothing of it.
-    [central_view] = (await feedback.stub.ListIssues(fs.ListIssuesRequest(viewer=CENTRAL))).issues
+    [central_view] = (await central.ListIssues(fs.ListIssuesRequest(viewer=CENTRAL_VIEW))).issues
     assert central_view.issue_id == issue.issue_id
     assert (central_view.status, central_view.level, central_view.overdue) == (
         fp.ISSUE_STATUS_ESCALATED,
@@ -120,36 +128,42 @@ async def test_an_overdue_escalation_reaches_the_centre_and_not_another_province
         (fp.ISSUE_STATUS_OPEN, member.member_id),
         (fp.ISSUE_STATUS_ESCALATED, "officer-th41-01"),
     ]
-    assert issue.issue_id in await listed(feedback, UDON)
-    assert await listed(feedback, KHON_KAEN) == []
+    assert issue.issue_id in await listed(udon, UDON)
+    assert await listed(khon_kaen, KHON_KAEN) == []
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await feedback.stub.GetIssue(fs.GetIssueRequest(issue_id=issue.issue_id, viewer=KHON_KAEN))
+        await khon_kaen.GetIssue(fs.GetIssueRequest(issue_id=issue.issue_id, viewer=KHON_KAEN))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as err:  # nor may it act on it
-        await feedback.stub.ResolveIssue(
+        await khon_kaen.ResolveIssue(
             fs.ResolveIssueRequest(
                 issue_id=issue.issue_id, viewer=KHON_KAEN, actor_id="x", resolution_th="ปิด"
             )
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    # Nor can its token ask for another province's view, or the centre's: the policy
+    # table refuses before the handler runs.
+    for viewer in (UDON, CENTRAL_VIEW):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await khon_kaen.ListIssues(fs.ListIssuesRequest(viewer=viewer))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     # The centre does not see what is still in a province's queue.
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await feedback.stub.GetIssue(fs.GetIssueRequest(issue_id=fresh.issue_id, viewer=CENTRAL))
+        await central.GetIssue(fs.GetIssueRequest(issue_id=fresh.issue_id, viewer=CENTRAL_VIEW))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
     # Once escalated, the centre handles it: the province office can no longer resolve it.
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await feedback.stub.ResolveIssue(
+        await udon.ResolveIssue(
             fs.ResolveIssueRequest(
                 issue_id=issue.issue_id, viewer=UDON, actor_id="officer-th41-01", resolution_th="x"
             )
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     resolved = (
-        await feedback.stub.ResolveIssue(
+        await central.ResolveIssue(
             fs.ResolveIssueRequest(
                 issue_id=issue.issue_id,
-                viewer=CENTRAL,
+                viewer=CENTRAL_VIEW,
                 actor_id="central-moc-01",
                 resolution_th="กรมการค้าต่างประเทศมอบอำนาจให้จังหวัดออกใบรับรองแล้ว",
             )

@@ -6,19 +6,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from bizclub.common.v1 import common_pb2
 from bizclub.feedback.v1 import events_pb2
 from bizclub.membership.v1 import membership_pb2
+from bizclub_shared.auth import Caller, Role
 from bizclub_shared.topics import FEEDBACK
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.conftest import Broker, MembershipFactory
 from tests.integration.feedback_support import RunningFeedback, fp, fs, running_feedback
 from tests.integration.training_support import active_member
-from tests.support import read_topic, udon_thani_network
+from tests.support import CENTRAL, read_topic, udon_thani_network
 
 
 @pytest.fixture
@@ -40,6 +42,20 @@ async def test_read_receipts_once_per_member_of_the_audience(
     broker: Broker, network: tuple[RunningFeedback, list[membership_pb2.Member]]
 ) -> None:
     feedback, (cook, baker, farmer) = network
+    central = feedback.as_caller(CENTRAL)
+
+    def as_member(member: membership_pb2.Member) -> Any:
+        return feedback.as_caller(
+            Caller(
+                f"test:{member.member_id}", Role.MEMBER, frozenset({"TH-41"}), "", member.member_id
+            )
+        )
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # only the centre speaks to everyone
+        await feedback.stub.PublishAnnouncement(
+            fs.PublishAnnouncementRequest(title_th="นโยบาย", body_th="รายละเอียด")
+        )
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as err:  # a province speaks to its own network
         await feedback.stub.PublishAnnouncement(
             fs.PublishAnnouncementRequest(
@@ -60,21 +76,21 @@ async def test_read_receipts_once_per_member_of_the_audience(
         )
     ).announcement
     national = (
-        await feedback.stub.PublishAnnouncement(
+        await central.PublishAnnouncement(
             fs.PublishAnnouncementRequest(title_th="นโยบายส่งเสริมการส่งออก", body_th="รายละเอียด")
         )
     ).announcement
     assert food_news.audience_count == 2
 
     for _ in range(2):  # reading twice gives one receipt
-        read = await feedback.stub.MarkAnnouncementRead(
+        read = await as_member(cook).MarkAnnouncementRead(
             fs.MarkAnnouncementReadRequest(
                 announcement_id=food_news.announcement_id, member_id=cook.member_id
             )
         )
     assert read.announcement.read_count == 1
     with pytest.raises(grpc.aio.AioRpcError) as err:  # not addressed to the farmer
-        await feedback.stub.MarkAnnouncementRead(
+        await as_member(farmer).MarkAnnouncementRead(
             fs.MarkAnnouncementReadRequest(
                 announcement_id=food_news.announcement_id, member_id=farmer.member_id
             )

@@ -8,7 +8,8 @@ from bizclub.membership.v1 import membership_pb2, membership_service_pb2
 from feedback import seed
 
 from tests.conftest import Broker, MembershipFactory
-from tests.integration.feedback_support import CENTRAL, fp, fs, office, running_feedback
+from tests.integration.feedback_support import CENTRAL_VIEW, fp, fs, office, running_feedback
+from tests.support import CENTRAL
 
 ms = membership_service_pb2
 
@@ -46,7 +47,9 @@ async def test_the_demo_is_seeded_once_with_growing_revenue(
             "ISSUE_STATUS_OPEN",
             "ISSUE_STATUS_RESOLVED",
         ]
-        central = await feedback.stub.ListIssues(fs.ListIssuesRequest(viewer=CENTRAL))
+        central = await feedback.as_caller(CENTRAL).ListIssues(
+            fs.ListIssuesRequest(viewer=CENTRAL_VIEW)
+        )
         assert len(central.issues) == 1
         meetings = (
             await feedback.stub.ListMeetings(fs.ListMeetingsRequest(province_code="TH-41"))

@@ -22,7 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from training.app import TrainingApp, TrainingSettings
 
 from tests.conftest import Broker, RunningMembership
-from tests.support import registration
+from tests.support import client_channel, registration
 
 ts = training_service_pb2
 tp = training_pb2
@@ -88,7 +88,7 @@ class TrainingFactory:
         app = TrainingApp(settings)
         await app.start()
         assert app.runtime.server is not None
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.runtime.server.port}")
+        channel = client_channel(f"127.0.0.1:{app.runtime.server.port}")
         service = RunningTraining(
             app,
             channel,

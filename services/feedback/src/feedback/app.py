@@ -10,7 +10,7 @@ from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_s
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from feedback import reactions, seed, store
+from feedback import policy, reactions, seed, store
 from feedback.api import FeedbackApi
 
 log = logging.getLogger("feedback")
@@ -38,6 +38,7 @@ class FeedbackApp:
         await self.runtime.start(
             [(feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server, self.api)],
             [SERVICE_NAME],
+            policy.access_policy(self.runtime.db),
         )
         if self.settings.seed_demo_data:
             try:

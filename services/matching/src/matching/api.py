@@ -20,6 +20,7 @@ from bizclub.matching.v1 import (
     matching_service_pb2,
     matching_service_pb2_grpc,
 )
+from bizclub_shared.auth import visible_provinces
 from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import (
     AlreadyExists,
@@ -331,16 +332,18 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
         self, request: ms.GetNeedRequest, context: grpc.aio.ServicerContext
     ) -> ms.GetNeedResponse:
         need_id = require_id(request.need_id, "need_id")
-        return await self._db.read(
-            lambda s: ms.GetNeedResponse(
-                need=need_to_proto(store.to_need(store.need_row(s, need_id)))
-            )
-        )
+        need = await self._db.read(lambda s: store.to_need(store.need_row(s, need_id)))
+        if not domain.need_visible_to(
+            need.province_code, need.open_to_province_codes, visible_provinces()
+        ):  # closed to the caller's provinces: as if it were not there
+            raise NotFound(f"no need with id {need_id!r}", field="need_id")
+        return ms.GetNeedResponse(need=need_to_proto(need))
 
     async def ListNeeds(
         self, request: ms.ListNeedsRequest, context: grpc.aio.ServicerContext
     ) -> ms.ListNeedsResponse:
         check_province_filter(request.province_code)
+        provinces = visible_provinces()
 
         def read(session: Session) -> ms.ListNeedsResponse:
             query = select(store.NeedRow).order_by(
@@ -351,7 +354,13 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
             if request.buyer_id.strip():
                 query = query.where(col(store.NeedRow.buyer_id) == request.buyer_id.strip())
             rows = session.execute(query).scalars()
-            return ms.ListNeedsResponse(needs=[need_to_proto(store.to_need(r)) for r in rows])
+            return ms.ListNeedsResponse(
+                needs=[
+                    need_to_proto(store.to_need(r))
+                    for r in rows
+                    if domain.need_visible_to(r.province_code, r.open_to_province_codes, provinces)
+                ]
+            )
 
         return await self._db.read(read)
 
@@ -411,13 +420,16 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
         self, request: ms.ListOffersRequest, context: grpc.aio.ServicerContext
     ) -> ms.ListOffersResponse:
         check_province_filter(request.province_code)
+        provinces = visible_provinces(request.province_code)  # narrowed, not refused
+        if provinces == []:
+            return ms.ListOffersResponse()
 
         def read(session: Session) -> ms.ListOffersResponse:
             query = select(store.OfferRow).order_by(
                 col(store.OfferRow.member_id), col(store.OfferRow.offer_id)
             )
-            if request.province_code:
-                query = query.where(col(store.OfferRow.province_code) == request.province_code)
+            if provinces is not None:
+                query = query.where(col(store.OfferRow.province_code).in_(provinces))
             if request.member_id.strip():
                 query = query.where(col(store.OfferRow.member_id) == request.member_id.strip())
             if request.active_only:

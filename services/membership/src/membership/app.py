@@ -10,7 +10,7 @@ from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_s
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from membership import reactions, seed, store
+from membership import policy, reactions, seed, store
 from membership.api import MembershipApi
 
 log = logging.getLogger("membership")
@@ -37,6 +37,7 @@ class MembershipApp:
         await self.runtime.start(
             [(membership_service_pb2_grpc.add_MembershipServiceServicer_to_server, self.api)],
             [SERVICE_NAME],
+            policy.access_policy(self.runtime.db),
         )
         if self.settings.seed_demo_data:
             await seed.seed_udon_thani(self.api)

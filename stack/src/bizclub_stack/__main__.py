@@ -50,6 +50,7 @@ SERVICES = [
     ServiceProcess("training", 50052, "TRAINING_"),
     ServiceProcess("matching", 50053, "MATCHING_"),
     ServiceProcess("feedback", 50054, "FEEDBACK_"),
+    ServiceProcess("analytics", 50055, "ANALYTICS_"),
 ]
 
 

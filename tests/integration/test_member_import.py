@@ -141,8 +141,8 @@ async def test_a_list_of_1000_with_50_bad_rows_imports_950_and_a_rerun_imports_n
     bad = member_list(listing)
     report = tmp_path / "report.csv"
     token = token_for(officer_of("TH-41"))
-    args = ("import-members", str(listing), "--province", "TH-41", "--report", str(report))
-    args += ("--membership", service.address, "--token", token)
+    args = [*("import-members", str(listing), "--province", "TH-41", "--report", str(report))]
+    args += ["--membership", service.address, "--token", token]
 
     code, out, err = await run_cli(*args)
 
@@ -224,8 +224,8 @@ async def test_an_officer_of_another_province_imports_nothing(
     service = await start_membership()
     await service.stub.CreateNetwork(udon_thani_network())
     listing = tmp_path / "members.csv"
-    with listing.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
+    with listing.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
         writer.writerow(THAI_HEADERS)
         writer.writerows(good_row(i) for i in range(3))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from bizclub_shared.auth import Caller, Role, SigningKeys
 from bizclub_shared.provinces import PROVINCES
 
-from bizclub_stack import dead_letters, member_import
+from bizclub_stack import dead_letters, indicators, member_import
 
 UDON_THANI, KHON_KAEN = "TH-41", "TH-40"
 
@@ -103,7 +103,17 @@ def main(argv: list[str] | None = None) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
+    indicators.add_arguments(
+        commands.add_parser(
+            "export-indicators",
+            help="the programme's indicators as CSV (from analytics)",
+            description=indicators.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     args = parser.parse_args(argv)
+    if args.command == "export-indicators":
+        sys.exit(indicators.run(args))
     if args.command == "import-members":
         sys.exit(member_import.run(args))
     if args.command == "dlq":

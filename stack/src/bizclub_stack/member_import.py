@@ -179,6 +179,7 @@ def read_rows(path: Path) -> tuple[dict[str, str], list[SheetRow]]:
     """({column key: header as written}, rows); raises ImportFileError."""
     if not path.exists():
         raise ImportFileError(f"{path}: no such file")
+    table: list[tuple[object, ...]] | list[list[str]]
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         table = list(_xlsx_rows(path))
     elif path.suffix.lower() in (".csv", ".txt"):

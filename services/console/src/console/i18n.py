@@ -3,6 +3,8 @@ months are written in each."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import membership_pb2
 
@@ -126,6 +128,47 @@ CHANNEL: dict[int, tuple[str, str]] = {
 }
 
 
+# A member's history, event by event, in words an officer uses.
+EVENTS: dict[str, tuple[str, str]] = {
+    "MemberRegistered": ("สมัครเป็นสมาชิก", "Applied to join"),
+    "MemberApproved": ("คณะกรรมการอนุมัติ", "Approved by the committee"),
+    "MemberClusterChanged": ("ย้ายคลัสเตอร์", "Changed cluster"),
+    "MemberSuspended": ("ระงับสมาชิกภาพ", "Suspended"),
+    "MemberReinstated": ("คืนสมาชิกภาพ", "Reinstated"),
+    "MemberLeft": ("ลาออก", "Left the network"),
+    "MemberPersonalDataErased": ("ลบข้อมูลส่วนบุคคล", "Personal data erased"),
+    "MentorshipStarted": ("เริ่มพี่สอนน้อง", "Mentorship started"),
+    "MentorshipEnded": ("จบพี่สอนน้อง", "Mentorship ended"),
+    "CommitteeMemberAppointed": ("แต่งตั้งเป็นกรรมการ", "Appointed to the committee"),
+    "EnrollmentConfirmed": ("ลงทะเบียนอบรม", "Enrolled in training"),
+    "EnrollmentWaitlisted": ("รอคิวอบรม", "Waitlisted for training"),
+    "EnrollmentCancelled": ("ยกเลิกการอบรม", "Training cancelled"),
+    "WaitlistPromoted": ("ได้ที่นั่งอบรม", "Got a training seat"),
+    "AttendanceRecorded": ("เข้าร่วมอบรม", "Attended training"),
+    "TrainingCompleted": ("ผ่านการอบรม", "Completed training"),
+    "ProductProjectStarted": ("เริ่มพัฒนาผลิตภัณฑ์", "Product project started"),
+    "ProductProjectCompleted": ("พัฒนาผลิตภัณฑ์สำเร็จ", "Product project completed"),
+    "OfferPublished": ("เสนอขายสินค้า", "Published an offer"),
+    "MatchSuggested": ("ได้รับการแนะนำคู่ค้า", "Suggested to a buyer"),
+    "MeetingRequested": ("ขอนัดเจรจา", "Meeting requested"),
+    "MeetingScheduled": ("นัดเจรจาแล้ว", "Meeting scheduled"),
+    "MeetingHeld": ("เจรจาธุรกิจ", "Meeting held"),
+    "MeetingMissed": ("ไม่ได้เข้าเจรจา", "Meeting missed"),
+    "MeetingCancelled": ("ยกเลิกนัดเจรจา", "Meeting cancelled"),
+    "DealSigned": ("ตกลงซื้อขาย", "Deal signed"),
+    "FairSalesRecorded": ("ยอดขายในงานแสดงสินค้า", "Trade fair sales"),
+    "IssueReported": ("แจ้งปัญหา", "Reported a problem"),
+    "IssueAcknowledged": ("รับเรื่องแล้ว", "Problem acknowledged"),
+    "IssueEscalated": ("ส่งต่อปัญหา", "Problem escalated"),
+    "IssueResolved": ("แก้ไขปัญหาแล้ว", "Problem resolved"),
+    "SurveyAnswered": ("ตอบแบบสำรวจ", "Answered a survey"),
+    "MonthlyReportSubmitted": ("รายงานรายได้ประจำเดือน", "Monthly report"),
+    "MonthlyReportRevised": ("แก้ไขรายงานประจำเดือน", "Monthly report revised"),
+}
+
+BANGKOK = timezone(timedelta(hours=7))  # Thailand keeps no daylight saving
+
+
 class Words:
     """What a template calls: `t("revenue_trend")`, `t.money(satang)`, `t.month(y, m)`."""
 
@@ -160,6 +203,15 @@ class Words:
         if self.lang == "th":
             return f"{MONTHS_TH[month - 1]} {year + 543 if year < 2400 else year}"
         return f"{MONTHS_EN[month - 1]} {year - 543 if year >= 2400 else year}"
+
+    def moment(self, seconds: int) -> str:
+        """A time in Bangkok: `25 พ.ย. 2569 14:05` or `25 Nov 2026 14:05`."""
+        at = datetime.fromtimestamp(seconds, BANGKOK)
+        return f"{at.day} {self.month(at.year, at.month)} {at:%H:%M}"
+
+    def event(self, event_type: str) -> str:
+        name = event_type.rsplit(".", 1)[-1]
+        return self.pick(EVENTS.get(name), name)
 
     def status(self, value: int) -> str:
         return self.pick(STATUS.get(value), str(value))

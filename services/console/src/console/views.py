@@ -9,7 +9,6 @@ import re
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -250,11 +249,16 @@ async def load_dashboard(request: Request, province: str) -> Dashboard:
         raise Refused(404, "not_found", province)
     b = request.app.state.backends
     period = period_of(request)
-    scope = an.Scope(province_code=province)
+    op = current_operator(request)
+    # A cluster lead's figures are their cluster's: ask for that scope, not the province's.
+    lead_of = op.cluster if op is not None and op.role == Role.CLUSTER_LEAD.value else ""
+    scope = an.Scope(province_code=province, cluster_code=lead_of)
     network_reply = await call(
         request, b.membership.GetNetwork, ms.GetNetworkRequest(province_code=province)
     )
-    clusters = list(network_reply.network.clusters)
+    clusters = [
+        c for c in network_reply.network.clusters if not lead_of or c.cluster_code == lead_of
+    ]
     indicators, trend, funnel, *per_cluster = await asyncio.gather(
         optional(
             request,
@@ -551,7 +555,4 @@ async def member_history(request: Request) -> Response:
         history=history if isinstance(history, an.GetMemberHistoryResponse) else None,
         history_error=history if isinstance(history, Refused) else None,
         chart=chart,
-        when=lambda ts: (
-            datetime.fromtimestamp(ts.seconds, UTC).astimezone().strftime("%Y-%m-%d %H:%M")
-        ),
     )

@@ -125,8 +125,8 @@ def funnel_chart(title: str, steps: list[tuple[str, float]], *, test_id: str) ->
         f"<title>{escape(title)}</title>",
     ]
     for i, (label, value) in enumerate(steps):
-        w = max(2.0, 360 * value / widest)
-        xoff = 150 + (360 - w) / 2
+        w = max(2.0, 290 * value / widest)
+        xoff = 150 + (290 - w) / 2
         y = 4 + i * row
         share = f" ({100 * value / first:.0f}%)" if first and i else ""
         parts.append(
@@ -134,7 +134,7 @@ def funnel_chart(title: str, steps: list[tuple[str, float]], *, test_id: str) ->
             f'<text x="140" y="{y + 24}" text-anchor="end">{escape(label)}</text>'
             f'<rect x="{xoff:.1f}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" '
             f'fill="{PALETTE[i % len(PALETTE)]}" rx="4"/>'
-            f'<text x="{width - 40}" y="{y + 24}" text-anchor="end" class="value">'
+            f'<text x="{width - 4}" y="{y + 24}" text-anchor="end" class="value">'
             f"{_fmt(value)}{share}</text></g>"
         )
     parts.append("</svg>")

@@ -51,6 +51,7 @@ SERVICES = [
     ServiceProcess("training", 50052, "TRAINING_"),
     ServiceProcess("matching", 50053, "MATCHING_"),
     ServiceProcess("feedback", 50054, "FEEDBACK_"),
+    ServiceProcess("analytics", 50055, "ANALYTICS_"),
     # The operator console; the local demo signs in by picking a demo role.
     ServiceProcess(
         "console", 8080, "CONSOLE_", extra_env={"CONSOLE_DEMO_LOGIN": "true"}, http=True

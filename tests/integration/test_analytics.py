@@ -199,15 +199,17 @@ async def world(
         assert expected > published
         consumer = analytics.app.runtime.consumers[0]
         try:
-          await eventually(
-            lambda: _true(analytics.applied >= expected),
-            within=60,
-            what=f"analytics applied {expected} events (applied {consumer.applied}, "
-            f"dead-lettered {consumer.dead_lettered})",
-          )
+            await eventually(
+                lambda: _true(analytics.applied >= expected),
+                within=60,
+                what=f"analytics applied {expected} events (applied {consumer.applied}, "
+                f"dead-lettered {consumer.dead_lettered})",
+            )
         except AssertionError:
-            from tests.support import read_topic
             from bizclub_shared.topics import ALL_AREAS
+
+            from tests.support import read_topic
+
             seen = {r[0] for r in analytics.query("SELECT event_id FROM inbox")}
             for topic in ALL_AREAS:
                 for r in await read_topic(broker.bootstrap_servers, topic):

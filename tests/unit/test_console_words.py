@@ -51,3 +51,8 @@ def test_a_revenue_trend_draws_each_series_through_its_values() -> None:
 def test_labels_are_escaped() -> None:
     svg = charts.bar_chart("x", [("<script>", 1.0)], test_id="t")
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_counts_from_the_api_are_integers_and_chart_as_such() -> None:
+    svg = charts.funnel_chart("f", [("แนะนำ", 12), ("เจรจา", 3)], test_id="f")
+    assert 'data-value="12"' in svg and "3 (25%)" in svg

@@ -21,6 +21,7 @@ class Series:
 
 
 def _fmt(value: float) -> str:
+    value = float(value)
     if abs(value) >= 1_000_000:
         return f"{value / 1_000_000:.1f}M"
     if abs(value) >= 10_000:

@@ -27,7 +27,7 @@ from bizclub.training.v1 import events_pb2 as te
 from bizclub_shared.auth import Caller, Role
 from bizclub_shared.topics import FEEDBACK, MATCHING, TRAINING
 
-from tests.conftest import Broker, MembershipFactory, RunningMembership
+from tests.conftest import EXTERNAL_KAFKA, Broker, MembershipFactory, RunningMembership
 from tests.integration.analytics_support import (
     EventPublisher,
     RunningAnalytics,
@@ -38,6 +38,9 @@ from tests.integration.analytics_support import (
 )
 from tests.integration.probes import eventually
 from tests.support import CENTRAL, officer_of, registration, udon_thani_network
+
+# Every figure counts everything on the topics: a shared Kafka holds other tests' events.
+pytestmark = pytest.mark.skipif(bool(EXTERNAL_KAFKA), reason="needs topics of its own (Tansu)")
 
 UDON, KHON_KAEN = "TH-41", "TH-40"
 THB = 100  # satang
@@ -197,25 +200,11 @@ async def world(
         await membership.app.runtime.relay.publish_pending()
         expected = await handled_records(broker.bootstrap_servers)
         assert expected > published
-        consumer = analytics.app.runtime.consumers[0]
-        try:
-            await eventually(
-                lambda: _true(analytics.applied >= expected),
-                within=60,
-                what=f"analytics applied {expected} events (applied {consumer.applied}, "
-                f"dead-lettered {consumer.dead_lettered})",
-            )
-        except AssertionError:
-            from bizclub_shared.topics import ALL_AREAS
-
-            from tests.support import read_topic
-
-            seen = {r[0] for r in analytics.query("SELECT event_id FROM inbox")}
-            for topic in ALL_AREAS:
-                for r in await read_topic(broker.bootstrap_servers, topic):
-                    if r.headers["ce_id"] not in seen:
-                        print("MISSING", topic, r.partition, r.offset, r.headers["ce_type"])
-            raise
+        await eventually(
+            lambda: _true(analytics.applied >= expected),
+            within=60,
+            what=f"analytics applied the {expected} events",
+        )
         yield World(membership, analytics, members, expected)
 
 

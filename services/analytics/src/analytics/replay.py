@@ -131,7 +131,10 @@ class Rebuilder:
         )
         await consumer.start()
         try:
-            await consumer._client.force_metadata_update()
+            # Ask for each topic by name: Apache Kafka's first metadata answer to a
+            # group-less consumer lists no topics (aiokafka has no public call for this).
+            for topic in ALL_AREAS:
+                await consumer._client.add_topic(topic)
             partitions = [
                 TopicPartition(topic, p)
                 for topic in ALL_AREAS

@@ -76,6 +76,7 @@ async def test_central_compares_provinces_and_a_khon_kaen_officer_is_refused_udo
     national = await client.get("/national")
     assert national.status_code == 200
     assert 'data-province="TH-41"' in national.text and 'data-province="TH-40"' in national.text
+    assert 'data-label="อุดรธานี"' in national.text and 'data-label="ขอนแก่น"' in national.text
 
     await client.post("/login", data={"token": token_for(officer_of("TH-40"))})
     refused = await client.get(f"/province/{UDON}")

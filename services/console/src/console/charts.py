@@ -59,7 +59,7 @@ def bar_chart(title: str, bars: list[tuple[str, float]], *, test_id: str, unit: 
 
 def line_chart(title: str, labels: list[str], series: list[Series], *, test_id: str) -> str:
     """Lines over months (e.g. average revenue against the baseline), with a legend."""
-    width, height, left, right, top, bottom = 560, 240, 60, 16, 28, 34
+    width, height, left, right, top, bottom = 560, 240, 60, 36, 28, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((v for s in series for v in s.values), default=0) or 1
     peak *= 1.1

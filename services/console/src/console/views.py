@@ -225,6 +225,11 @@ def baht(money: common_pb2.Money) -> float:
     return money.satang / 100
 
 
+def province_label(t: Words, code: str) -> str:
+    """The province's own name (analytics gives the network's, which repeats "MOC Biz Club")."""
+    return t.pair(*PROVINCES.get(code, (code, code)))
+
+
 def active_members(indicators: an.Indicators) -> int:
     return sum(
         s.members
@@ -422,13 +427,7 @@ async def national(request: Request) -> Response:
         charts.bar_chart(
             t("members"),
             [
-                (
-                    t.pair(
-                        p.province.name_th or PROVINCES.get(p.province.province_code, ("", ""))[0],
-                        p.province.name_en,
-                    ),
-                    float(active_members(p.indicators)),
-                )
+                (province_label(t, p.province.province_code), float(active_members(p.indicators)))
                 for p in rows
             ],
             test_id="members-per-province",
@@ -439,7 +438,7 @@ async def national(request: Request) -> Response:
             t("revenue"),
             [
                 (
-                    t.pair(p.province.name_th or p.province.province_code, p.province.name_en),
+                    province_label(t, p.province.province_code),
                     baht(p.indicators.revenue.average_latest_revenue),
                 )
                 for p in rows

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -100,7 +101,14 @@ async def make_members(membership: RunningMembership) -> Members:
     return Members(a, b, c, d)
 
 
-def report(member: str, province: str, cluster: str, month: int, baht: int, *channels: int):  # type: ignore[no-untyped-def]
+def report(
+    member: str,
+    province: str,
+    cluster: str,
+    month: int,
+    baht: int,
+    *channels: CH.SalesChannel.ValueType,
+) -> fe.MonthlyReportSubmitted:
     return fe.MonthlyReportSubmitted(
         report_id=f"r-{member[:8]}-{month}",
         member_id=member,
@@ -115,7 +123,7 @@ def report(member: str, province: str, cluster: str, month: int, baht: int, *cha
 async def publish_activity(publisher: EventPublisher, m: Members) -> int:
     """Training, matching and feedback events about the members; returns how many."""
     s1, s2 = "session-1", "session-2"
-    training = [
+    training: list[Any] = [
         te.SessionScheduled(session_id=s1, province_code=UDON, target_cluster_codes=["textiles"],
                             start_time=at(when(10, 15)), capacity=10, hours=6,
                             completion_hours=6),
@@ -138,7 +146,7 @@ async def publish_activity(publisher: EventPublisher, m: Members) -> int:
         te.TrainingCompleted(enrollment_id="e1", session_id=s1, province_code=UDON,
                              member_id=m.a, cluster_code="textiles", hours=6),
     ]  # fmt: skip
-    matching = [
+    matching: list[Any] = [
         xe.MatchSuggested(need_id="n1", offer_id="o1", member_id=m.a, province_code=UDON,
                           cluster_code="textiles", occurred_at=at(when(10, 3))),
         xe.MatchSuggested(need_id="n2", offer_id="o1", member_id=m.a, province_code=UDON,
@@ -156,7 +164,7 @@ async def publish_activity(publisher: EventPublisher, m: Members) -> int:
         xe.DealSigned(deal_id="d1", member_id=m.a, province_code=UDON, cluster_code="textiles",
                       meeting_id="m1", order_value=money(15_000), occurred_at=at(when(10, 12))),
     ]  # fmt: skip
-    feedback = [
+    feedback: list[Any] = [
         report(m.a, UDON, "textiles", 9, 150_000, CH.SALES_CHANNEL_LOCAL_MARKET,
                CH.SALES_CHANNEL_ONLINE_MARKETPLACE),
         report(m.a, UDON, "textiles", 10, 280_000, CH.SALES_CHANNEL_LOCAL_MARKET,

@@ -107,10 +107,14 @@ class Rebuilder:
         """Delete the rows of retired and failed generations."""
         stale = await self._db.read(store.stale_generations)
         for number in stale:
-            await self._writer.run(
-                lambda uow, n=number: store.drop_generation(uow.session, n),
-                f"analytics drop generation {number}",
-            )
+            await self._writer.run(self._dropper(number), f"analytics drop generation {number}")
+
+    @staticmethod
+    def _dropper(number: int) -> Callable[[UnitOfWork], None]:
+        def drop(uow: UnitOfWork) -> None:
+            store.drop_generation(uow.session, number)
+
+        return drop
 
     async def _rebuild(self, number: int) -> None:
         try:
@@ -148,10 +152,16 @@ class Rebuilder:
             await self._writer.run(
                 lambda uow: self._progress(uow, number, 0, total), "analytics rebuild progress"
             )
-            read = 0
-            while True:
-                batch = await consumer.getmany(timeout_ms=300, max_records=BATCH)
+            opened = await self._db.read(lambda session: store.generation(session, number))
+            assert opened is not None
+            opened_ms = int(opened.started_at.timestamp() * 1000)
+            read, fresh, pending = 0, set(), set(partitions)
+            while pending:
+                batch = await consumer.getmany(*pending, timeout_ms=300, max_records=BATCH)
                 records = [r for rs in batch.values() for r in rs]
+                for tp, rs in batch.items():
+                    if any(r.timestamp >= opened_ms for r in rs):
+                        fresh.add(tp)
                 if records:
                     read += len(records)
                     decoded = [d for d in map(decode, records) if d is not None]
@@ -159,13 +169,21 @@ class Rebuilder:
                         self._applier(number, decoded, read, max(total, read)),
                         "analytics rebuild batch",
                     )
-                    continue
-                # Tansu can report an end offset short of what it holds: only an empty
+                # Tansu can report an end offset short of what it holds, so only an empty
                 # fetch at or past the end it reports counts as the end.
-                latest = await consumer.end_offsets(partitions)
-                positions = [await consumer.position(tp) for tp in partitions]
-                if all(pos >= latest[tp] for pos, tp in zip(positions, partitions, strict=True)):
-                    return
+                latest = None if records else await consumer.end_offsets(list(pending))
+                for tp in list(pending):
+                    position = await consumer.position(tp)
+                    if position < ends[tp]:
+                        continue
+                    # Past a record sent after the generation opened: the live consumer
+                    # brings the rest, so a busy topic does not keep the rebuild chasing it.
+                    if tp in fresh or (latest is not None and position >= latest[tp]):
+                        pending.discard(tp)
+            await self._writer.run(
+                lambda uow: self._progress(uow, number, read, max(total, read)),
+                "analytics rebuild progress",
+            )
         finally:
             await consumer.stop()
 

@@ -451,3 +451,33 @@ async def test_bad_input_names_the_field(world: World) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
         await stub.GetMemberHistory(an.GetMemberHistoryRequest(member_id="no-such-member"))
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_events_arriving_during_a_rebuild_reach_the_rebuilt_figures(
+    world: World, tmp_path: Path, broker: Broker
+) -> None:
+    analytics, m = world.analytics, world.members
+    central = analytics.as_caller(CENTRAL)
+    before = await analytics.indicators(UDON)
+    started = (await central.StartRebuild(an.StartRebuildRequest())).status
+    assert started.generation == 2
+    with pytest.raises(grpc.aio.AioRpcError) as again:
+        await central.StartRebuild(an.StartRebuildRequest())
+    assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # C reports while the rebuild runs: the live consumer puts it in both generations.
+    async with EventPublisher(tmp_path / "during.db", broker.bootstrap_servers) as publisher:
+        await publisher.publish((FEEDBACK, m.c, report(m.c, UDON, "textiles", 10, 60_000), UDON))
+
+    async def rebuilt_with_c() -> an.Indicators | None:
+        status = (await central.GetRebuildStatus(an.GetRebuildStatusRequest())).status
+        if status.state != an.REBUILD_STATE_COMPLETED:
+            return None
+        now = await analytics.indicators(UDON)
+        return now if now.revenue.reports == before.revenue.reports + 1 else None
+
+    after: an.Indicators = await eventually(rebuilt_with_c, within=60, what="rebuilt with C")
+    assert after.revenue.members_reporting == before.revenue.members_reporting + 1
+    assert after.revenue.revenue_total.satang == before.revenue.revenue_total.satang + 60_000 * THB
+    status = (await central.GetRebuildStatus(an.GetRebuildStatusRequest())).status
+    assert status.active_generation == started.generation
+    assert status.records_read >= status.records_total > 0

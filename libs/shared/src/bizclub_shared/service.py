@@ -2,7 +2,8 @@
 
 `ServiceRuntime` owns the database engine, the group-commit writer, the outbox
 relay, the Kafka consumers and the gRPC server; a service's `app` module builds
-one with its own tables and servicers. Nothing connects at import time.
+one with its own migrations and servicers. Start brings the database to the
+service's newest migration before anything reads or writes it. Nothing connects at import time.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
-from typing import Any
 
 from faststream.kafka import KafkaBroker
 
 from bizclub_shared.db import Database
 from bizclub_shared.grpc_server import GrpcServer, ServicerRegistration, build_server
 from bizclub_shared.inbox import EventConsumer
+from bizclub_shared.migrations import Migrations
 from bizclub_shared.outbox import OutboxRelay
 from bizclub_shared.settings import ServiceSettings
 from bizclub_shared.telemetry import setup_tracing
@@ -29,9 +30,9 @@ log = logging.getLogger(__name__)
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, *, tables: Sequence[Any]) -> None:
+    def __init__(self, settings: ServiceSettings, *, migrations: Migrations) -> None:
         self.settings = settings
-        self.tables = list(tables)
+        self.migrations = migrations
         setup_tracing(settings.service_name)
         self.db = Database(settings.resolved_database_url())
         self.writer = Writer(self.db, settings.service_name)
@@ -64,7 +65,7 @@ class ServiceRuntime:
     async def start(
         self, servicers: Sequence[ServicerRegistration], service_names: Sequence[str]
     ) -> None:
-        self.db.create_tables(self.tables)
+        await asyncio.to_thread(self.migrations.upgrade, self.settings.resolved_database_url())
         warm_up()  # every service segments Thai text; load the dictionary before serving
         await self.writer.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))

@@ -67,3 +67,15 @@ def query(url: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
             return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(args)).fetchall()]
     finally:
         engine.dispose()
+
+
+def execute(url: str, sql: str, *args: object) -> None:
+    """Run one statement (with `?` placeholders) on the database at `url`, committed."""
+    engine = create_engine(sync_url(url), poolclass=NullPool)
+    try:
+        if engine.dialect.name == "postgresql":
+            sql = sql.replace("%", "%%").replace("?", "%s")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(sql, tuple(args))
+    finally:
+        engine.dispose()

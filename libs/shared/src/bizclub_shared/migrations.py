@@ -33,7 +33,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, TypeDecorator, inspect, text
+from sqlalchemy import Connection, Integer, TypeDecorator, inspect, text
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
@@ -184,9 +184,27 @@ class Migrations:
         return {
             "version_table": self.version_table,
             "include_object": include_object,
-            "compare_type": True,
+            "compare_type": _compare_type,
             "render_as_batch": True,
         }
+
+
+def _compare_type(
+    context: MigrationContext,
+    inspected_column: Any,
+    metadata_column: Any,
+    inspected_type: Any,
+    metadata_type: Any,
+) -> bool | None:
+    """SQLite has one integer type (64-bit), so INTEGER and BIGINT are no change there
+    and revisions widen integers on PostgreSQL only. Anything else: Alembic's rules."""
+    if (
+        context.dialect.name == "sqlite"
+        and isinstance(inspected_type, Integer)
+        and isinstance(metadata_type, Integer)
+    ):
+        return False
+    return None
 
 
 def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:

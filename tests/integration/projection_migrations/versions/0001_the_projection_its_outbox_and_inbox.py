@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 19:13:52.707100
+Create Date: 2026-11-25 19:17:46.632685
 """
 
 from collections.abc import Sequence
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=200), nullable=False),
         sa.Column("topic", sa.String(length=200), nullable=False),
         sa.Column("partition", sa.Integer(), nullable=False),
-        sa.Column("offset", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("consumer", "event_id"),
     )
@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("event_id"),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_sent_at", ["sent_at"], unique=False)
         batch_op.create_index(
             "ix_outbox_unsent",
             ["id"],
@@ -74,6 +75,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("sent_at IS NULL"),
             postgresql_where=sa.text("sent_at IS NULL"),
         )
+        batch_op.drop_index("ix_outbox_sent_at")
 
     op.drop_table("outbox")
     op.drop_table("inbox")

@@ -8,6 +8,9 @@ with `make test-postgres`.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +68,26 @@ def test_every_revision_downgrades_and_upgrades_again(tmp_path: Path, service: s
     assert tables(url) == {migrations.version_table}
     migrations.upgrade(url)
     assert migrations.differences(url) == []
+
+
+def test_replicas_starting_together_on_one_database_both_migrate_it(tmp_path: Path) -> None:
+    url = database_url(tmp_path, "membership")
+    env = {**os.environ, "MEMBERSHIP_DATABASE_URL": url}
+    migrating = [
+        subprocess.Popen(
+            [sys.executable, "-m", "membership", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for process in migrating:
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode == 0, output
+        assert f"database at {MEMBERSHIP.head()}" in output
+    assert MEMBERSHIP.differences(url) == []
 
 
 def _member_at_baseline(url: str) -> tuple[str, str]:

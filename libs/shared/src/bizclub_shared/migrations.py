@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Integer, TypeDecorator, inspect, text
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-from bizclub_shared.db import create_engine, sync_url
+from bizclub_shared.db import WRITE_OPTION, create_engine, sync_url
 
 # Alembic's `context` is one module-level proxy: two upgrades at once in one process
 # (tests start several services) would trample each other's.
@@ -149,7 +149,9 @@ class Migrations:
         try:
             # One transaction for the whole upgrade (SQLite included: the engine begins
             # explicitly), so a failed step leaves the previous revision intact.
-            with engine.begin() as connection:
+            # On SQLite the write lock is taken at BEGIN (IMMEDIATE), so a second process
+            # waits for the first rather than failing on a stale read.
+            with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
                 if connection.dialect.name == "postgresql":
                     # Replicas starting together: one migrates, the others wait, then
                     # find nothing left to do.

@@ -235,12 +235,14 @@ def cluster_province(session: Session, province_code: str, cluster_code: str) ->
     """The province whose network has this cluster code: the member's own first."""
     if (province_code, cluster_code) in _known_clusters:
         return province_code
+    clusters = ClusterRow.__table__.c  # type: ignore[attr-defined]
     provinces = list(
         session.connection()
         .execute(
-            select(ClusterRow.__table__.c.province_code).where(  # type: ignore[attr-defined]
-                ClusterRow.__table__.c.cluster_code == cluster_code  # type: ignore[attr-defined]
-            )
+            select(clusters.province_code)
+            .where(clusters.cluster_code == cluster_code)
+            # The same province every time, whatever order the database keeps rows in.
+            .order_by(clusters.province_code)
         )
         .scalars()
     )

@@ -7,7 +7,7 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: run test test-slow test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
+.PHONY: run test test-slow test-postgres test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
 
 setup: .venv/.synced
 
@@ -26,6 +26,11 @@ test: setup lint typecheck
 
 test-slow: setup
 	$(RUN) pytest -q -m slow || [ $$? -eq 5 ]  # 5: no slow tests selected
+
+# The integration and end-to-end suites with every service's database on a throwaway
+# PostgreSQL server (the machine's binaries; stopped and deleted at exit, pass or fail).
+test-postgres: setup
+	tools/with-postgres.sh $(RUN) pytest -q tests/integration tests/e2e
 
 lint: setup
 	$(RUN) ruff check .

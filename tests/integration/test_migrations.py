@@ -70,6 +70,15 @@ def test_every_revision_downgrades_and_upgrades_again(tmp_path: Path, service: s
     assert migrations.differences(url) == []
 
 
+def test_a_service_pointed_at_another_services_database_refuses_it(tmp_path: Path) -> None:
+    url = database_url(tmp_path, "membership")
+    MEMBERSHIP.upgrade(url)
+    with pytest.raises(Exception, match="already exists"):  # its inbox: not training's
+        TRAINING.upgrade(url)
+    assert TRAINING.current(url) is None
+    assert MEMBERSHIP.differences(url) == []
+
+
 def test_replicas_starting_together_on_one_database_both_migrate_it(tmp_path: Path) -> None:
     url = database_url(tmp_path, "membership")
     env = {**os.environ, "MEMBERSHIP_DATABASE_URL": url}

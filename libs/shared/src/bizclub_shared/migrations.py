@@ -168,7 +168,10 @@ class Migrations:
         """A database made before migrations (create_all) holds the baseline revision's
         tables but no version table: record it at the baseline, then upgrade as usual."""
         existing = set(inspect(connection).get_table_names())
-        if self.version_table in existing or not (existing & self.table_names):
+        # Outbox and inbox are in every service's database: only the service's own tables
+        # say the database is this service's.
+        own = self.table_names - {"outbox", "inbox"}
+        if self.version_table in existing or not (existing & own):
             return
         context.get_context().stamp(context.script, BASELINE)
 

@@ -446,7 +446,12 @@ async def test_offers_follow_the_member_through_membership_and_bad_input_is_refu
         await membership.stub.CreateNetwork(udon_thani_network())
         member = await join(membership, products=["ผ้าไหมทอมือ"])
         applied = (await membership.stub.RegisterMember(registration(products=["ผ้าฝ้าย"]))).member
-        offers = await matching.offers_arrive({member})
+        # As many products as membership takes: more than one offer title holds.
+        catalogue = [f"แหนมหมูสูตรโบราณ ห่อใบตอง ไม่ใส่สารกันบูด ขนาดที่ {i + 1}" for i in range(12)]
+        maker = await join(membership, cluster_code="food", products=catalogue)
+        offers = await matching.offers_arrive({member, maker})
+        # Its offer names the products that fit, whole, in order.
+        assert offers[maker].title == ", ".join(catalogue[:3])
         offer_id = offers[member].offer_id
         buyer = (
             await matching.stub.RegisterBuyer(

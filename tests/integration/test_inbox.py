@@ -246,8 +246,9 @@ async def test_a_poison_event_goes_to_the_dead_letter_topic_and_the_partition_mo
     [
         ("no envelope", "record is missing envelope headers: ce_id, ce_type, ce_source, ce_time"),
         ("corrupt payload", "undecodable payload: "),
+        ("ce_id not a UUID", "ce_id is not a UUID: 'order-2569-"),
     ],
-    ids=["no-envelope", "corrupt-payload"],
+    ids=["no-envelope", "corrupt-payload", "ce-id-not-a-uuid"],
 )
 async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
     broker: Broker, tmp_path: Path, case: str, error: str
@@ -256,8 +257,16 @@ async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_partitio
     good_value, good_headers = member_registered("m-malformed")
     if case == "no envelope":  # e.g. a foreign producer's record
         bad_value, bad_headers = good_value, [("province", b"TH-41")]
-    else:  # the envelope says MemberRegistered; the bytes are not one
+    elif case == "corrupt payload":  # the envelope says MemberRegistered; the bytes are not one
         bad_value, bad_headers = b"\x0a\x05ab", member_registered("m-malformed")[1]
+    else:  # a producer with ids of its own, longer than the inbox keeps
+        bad_value, bad_headers = (
+            good_value,
+            [
+                (k, b"order-2569-" + b"0" * 40 if k == "ce_id" else v)
+                for k, v in member_registered("m-malformed")[1]
+            ],
+        )
     await produce(
         broker,
         topic,

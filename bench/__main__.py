@@ -5,6 +5,9 @@ register_c1/c16/c64  RegisterMember requests/s from ghz (a separate process) aga
                      to the embedded Tansu broker; p50/p99 at c64 as extra lines.
                      Baseline: grpc_health_cN, Health.Check on the same server and level
                      (the gRPC floor of this machine, client included).
+register_auth_c64    RegisterMember at c64 with access control on, against the same call on
+                     a service with it off (bench/membership_without_auth.py) as baseline;
+                     each on a fresh SQLite file after the same warm-up.
 raw_producer         aiokafka send() + await every future, acks=all, events/s.
 relay                OutboxRelay draining a pre-filled outbox, events/s, against
                      raw_producer as baseline.
@@ -35,6 +38,7 @@ from bench.service import MembershipProcess
 RELAY_TOPIC = "bench.relay.v1"
 LEVELS = (1, 16, 64)
 TARGET_RPS, TARGET_P99_MS, TARGET_RELAY_RATIO = 1_000.0, 50.0, 0.25
+TARGET_AUTH_RATIO = 0.9
 
 
 def emit(name: str, value: float, unit: str, baseline: float | None = None) -> None:
@@ -102,6 +106,27 @@ async def register_bench(
         return results, service.event_ids()
 
 
+async def auth_bench(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tuple[float, float]:
+    """RegisterMember req/s at c64 with access control (on, off), each on a fresh database."""
+    ghz = find_ghz()
+    rates = []
+    for without_auth in (False, True):
+        data_dir = tmp / ("noauth" if without_auth else "auth")
+        data_dir.mkdir()
+        port = args.port_base + 2
+        async with MembershipProcess(
+            data_dir, port, bootstrap, without_auth=without_auth
+        ) as service:
+            load = Load(ghz, service.target, data_dir)
+            _check(await load.register(16, args.warmup), "auth warm-up")
+            await service.wait_drained()
+            result = await load.register(64, args.seconds)
+            _check(result, f"register c64 {'without' if without_auth else 'with'} auth")
+            await service.wait_drained()
+            rates.append(result.rps)
+    return rates[0], rates[1]
+
+
 class BenchFailed(RuntimeError):
     pass
 
@@ -165,6 +190,14 @@ async def run(args: argparse.Namespace) -> int:
             emit("register_c64_p50", c64.p50_ms, "ms")
             emit("register_c64_p99", c64.p99_ms, "ms")
 
+            try:
+                with_auth, without_auth = await auth_bench(args, tmp, bootstrap)
+            except BenchFailed as exc:
+                note(f"FAILED: {exc}")
+                return 1
+            emit("register_noauth_c64", without_auth, "req/s")
+            emit("register_auth_c64", with_auth, "req/s", baseline=without_auth)
+
             batch = relay.make_events(args.events)
             raw = await relay.raw_producer(bootstrap, RELAY_TOPIC, batch)
             emit("raw_producer", raw, "events/s")
@@ -177,6 +210,10 @@ async def run(args: argparse.Namespace) -> int:
             (
                 f"relay >= {TARGET_RELAY_RATIO:.0%} of raw_producer",
                 drained / raw >= TARGET_RELAY_RATIO,
+            ),
+            (
+                f"register_auth_c64 >= {TARGET_AUTH_RATIO:.0%} of register_noauth_c64",
+                with_auth / without_auth >= TARGET_AUTH_RATIO,
             ),
         ]
         for label, ok in checks:

@@ -20,6 +20,7 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FileDescriptor
 from grpc_health.v1 import health_pb2
 
+from bench.auth import TOKEN
 from bench.payloads import registrations_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +120,7 @@ class Load:
         command = [
             str(self._ghz),
             "--insecure",
+            f"--metadata={json.dumps({'authorization': f'Bearer {TOKEN}'})}",
             f"--protoset={self._protoset}",
             f"--call={method}",
             f"--binary-file={data}",

@@ -14,8 +14,10 @@ from typing import IO, Self
 
 import grpc
 from bizclub.membership.v1 import membership_service_pb2_grpc
+from bizclub_shared.grpc_server import channel as authorised_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.auth import KEYS_JSON, TOKEN
 from bench.payloads import network_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,7 @@ class MembershipProcess:
         bootstrap_servers: str,
         *,
         profile_to: Path | None = None,
+        without_auth: bool = False,
     ) -> None:
         self.port = port
         self.target = f"127.0.0.1:{port}"
@@ -45,8 +48,9 @@ class MembershipProcess:
             "MEMBERSHIP_SEED_DEMO_DATA": "false",
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "BIZCLUB_LOG_LEVEL": "WARNING",
+            "BIZCLUB_AUTH_KEYS": KEYS_JSON,
         }
-        module = "membership"
+        module = "bench.membership_without_auth" if without_auth else "membership"
         if profile_to is not None:
             module = "bench.profile_membership"
             self._env["BENCH_PROFILE_OUT"] = str(profile_to)
@@ -83,7 +87,8 @@ class MembershipProcess:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"membership not SERVING after {START_TIMEOUT:g} s")
                 await asyncio.sleep(0.2)
-            stub = membership_service_pb2_grpc.MembershipServiceStub(channel)
+        async with authorised_channel(self.target, token=lambda: TOKEN) as authorised:
+            stub = membership_service_pb2_grpc.MembershipServiceStub(authorised)
             await stub.CreateNetwork(network_request(), timeout=10.0)
 
     def _query(self, sql: str) -> list[tuple[object, ...]]:

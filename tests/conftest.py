@@ -21,8 +21,13 @@ from bizclub_shared.topics import ALL_TOPICS, ensure_topics
 from membership.app import MembershipApp, MembershipSettings
 
 from tests.databases import database_url
+from tests.support import TEST_AUTH_KEYS_JSON, client_channel
 
 EXTERNAL_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+# Every service started by a test, in this process or as a subprocess, checks tokens
+# signed with the suite's keys (tests/support.py issues them).
+os.environ["BIZCLUB_AUTH_KEYS"] = TEST_AUTH_KEYS_JSON
+os.environ.pop("BIZCLUB_AUTH_SIGNING_KEY_ID", None)
 
 
 @dataclass
@@ -89,7 +94,7 @@ async def start_membership(tmp_path: Path, broker: Broker) -> AsyncIterator[Memb
         app = MembershipApp(membership_settings(tmp_path, broker, **overrides))
         await app.start()
         assert app.runtime.server is not None
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.runtime.server.port}")
+        channel = client_channel(f"127.0.0.1:{app.runtime.server.port}")
         service = RunningMembership(
             app, channel, membership_service_pb2_grpc.MembershipServiceStub(channel)
         )

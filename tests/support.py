@@ -8,12 +8,45 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import membership_pb2, membership_service_pb2
+from bizclub_shared.auth import Caller, Role, SigningKeys
 from bizclub_shared.envelope import Envelope
+from bizclub_shared.grpc_server import channel
+from bizclub_shared.provinces import PROVINCES
 
 _serial = itertools.count(1)
+
+# The suite's token keys: tests/conftest.py exports them as BIZCLUB_AUTH_KEYS, so every
+# service a test starts (in process or as a subprocess) checks tokens signed with them.
+TEST_AUTH_KEYS_JSON = '{"test-2026": "test-only-secret-0123456789-abcdefghijklmnopqrstuvwxyz"}'
+TEST_KEYS = SigningKeys.from_json(TEST_AUTH_KEYS_JSON)
+
+# Most tests act as a province officer of every province: allowed every officer call
+# and shown contact data, so they test the behaviour, not the access rules.
+OFFICER_EVERYWHERE = Caller("test:officer", Role.PROVINCE_OFFICER, frozenset(PROVINCES))
+CENTRAL = Caller("test:central", Role.CENTRAL)
+
+
+def officer_of(*provinces: str) -> Caller:
+    return Caller(
+        f"test:officer-{'-'.join(provinces)}", Role.PROVINCE_OFFICER, frozenset(provinces)
+    )
+
+
+def token_for(caller: Caller = OFFICER_EVERYWHERE) -> str:
+    return TEST_KEYS.issue(caller, ttl_seconds=3600)
+
+
+def auth_metadata(caller: Caller = OFFICER_EVERYWHERE) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token_for(caller)}"),)
+
+
+def client_channel(address: str, caller: Caller = OFFICER_EVERYWHERE) -> grpc.aio.Channel:
+    """A channel whose calls carry `caller`'s token (a fresh one per call)."""
+    return channel(address, token=lambda: token_for(caller))
 
 
 def thai_id(prefix: str) -> str:

@@ -174,6 +174,19 @@ class Stack:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
+    def token(self, *args: str) -> str:
+        """A token from the operator's CLI (`bizclub token`), signed with this stack's keys."""
+        done = subprocess.run(
+            ["uv", "run", "--frozen", "bizclub", "--data-dir", str(self.data_dir), "token", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("BIZCLUB_")},
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
     def log_tail(self) -> str:
         logs = self.data_dir / "logs" / "membership.log"
         service_log = logs.read_text(errors="replace")[-3000:] if logs.exists() else ""
@@ -194,8 +207,33 @@ Stub = membership_service_pb2_grpc.MembershipServiceStub
 
 
 @pytest.fixture(scope="module")
-def stub(stack: Stack) -> Iterator[Stub]:
-    with grpc.insecure_channel(f"127.0.0.1:{GRPC_PORT}") as channel:
+def officer_token(stack: Stack) -> str:
+    return stack.token("--role", "province_officer", "--province", "TH-41")
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        metadata = [*(details.metadata or ()), self._metadata]
+        return continuation(_CallDetails(details.method, details.timeout, metadata), request)
+
+
+@dataclass
+class _CallDetails(grpc.ClientCallDetails):
+    method: str
+    timeout: float | None
+    metadata: list[tuple[str, str]]
+    credentials: Any = None
+    wait_for_ready: bool | None = None
+    compression: Any = None
+
+
+@pytest.fixture(scope="module")
+def stub(stack: Stack, officer_token: str) -> Iterator[Stub]:
+    with grpc.insecure_channel(f"127.0.0.1:{GRPC_PORT}") as plain:
+        channel = grpc.intercept_channel(plain, _Bearer(officer_token))
         yield membership_service_pb2_grpc.MembershipServiceStub(channel)
 
 
@@ -224,8 +262,10 @@ def run(*command: str, stdin: bytes | None = None, timeout: float = 30) -> bytes
     return done.stdout
 
 
-def call(grpcurl: str, method: str, body: dict[str, Any] | None = None) -> Any:
+def call(grpcurl: str, method: str, body: dict[str, Any] | None = None, token: str = "") -> Any:
     args = [grpcurl, "-plaintext"]
+    if token:
+        args += ["-H", f"authorization: Bearer {token}"]
     if body is not None:
         args += ["-d", json.dumps(body, ensure_ascii=False)]
     return json.loads(run(*args, GRPC, method))
@@ -316,7 +356,7 @@ def test_grpcurl_lists_the_services_and_health_says_serving(stack: Stack, grpcur
 # --- (b) register and approve with JSON -----------------------------------------------------
 
 
-def test_register_then_approve_with_grpcurl(stack: Stack, grpcurl: str) -> None:
+def test_register_then_approve_with_grpcurl(stack: Stack, grpcurl: str, officer_token: str) -> None:
     tax_id = valid_tax_id()
     registered = call(
         grpcurl,
@@ -333,6 +373,7 @@ def test_register_then_approve_with_grpcurl(stack: Stack, grpcurl: str) -> None:
             "baseline_monthly_revenue": {"satang": "5000000", "currency_code": "THB"},
             "contact": {"full_name": "คำ ดีงาม", "phone": "081-234-5678"},
         },
+        officer_token,
     )["member"]
     assert registered["status"] == "MEMBER_STATUS_APPLIED"
     assert registered["tax_id"] == tax_id
@@ -342,6 +383,7 @@ def test_register_then_approve_with_grpcurl(stack: Stack, grpcurl: str) -> None:
         grpcurl,
         f"{SERVICE}/ApproveMember",
         {"member_id": member_id, "resolution": "มติคณะกรรมการ 2/2569"},
+        officer_token,
     )["member"]
     assert approved["status"] == "MEMBER_STATUS_ACTIVE"
     assert approved["approved_at"]
@@ -351,6 +393,8 @@ def test_register_then_approve_with_grpcurl(stack: Stack, grpcurl: str) -> None:
         [
             grpcurl,
             "-plaintext",
+            "-H",
+            f"authorization: Bearer {officer_token}",
             "-format-error",
             "-d",
             json.dumps({"member_id": member_id}),
@@ -369,6 +413,41 @@ def test_register_then_approve_with_grpcurl(stack: Stack, grpcurl: str) -> None:
     assert detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
     assert [v["field"] for v in detail["field_violations"]] == ["member_id"]
     SCENARIO["member_id"] = member_id
+
+
+def test_grpcurl_without_a_token_or_from_another_province_is_refused(
+    stack: Stack, grpcurl: str, officer_token: str
+) -> None:
+    if "member_id" not in SCENARIO:
+        pytest.skip("needs the member registered through grpcurl (test_register_then_approve)")
+    khon_kaen = stack.token("--role", "province_officer", "--province", "TH-40")
+    for token, code in (
+        ("", grpc.StatusCode.UNAUTHENTICATED),
+        ("not-a-token", grpc.StatusCode.UNAUTHENTICATED),
+        (khon_kaen, grpc.StatusCode.PERMISSION_DENIED),
+    ):
+        args = [grpcurl, "-plaintext", "-format-error"]
+        if token:
+            args += ["-H", f"authorization: Bearer {token}"]
+        done = subprocess.run(
+            [
+                *args,
+                "-d",
+                json.dumps({"member_id": SCENARIO["member_id"]}),
+                GRPC,
+                f"{SERVICE}/GetMember",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode != 0, done.stdout
+        assert json.loads(done.stderr)["code"] == code.value[0]
+    # The province's own officer reads it, contact included.
+    member = call(
+        grpcurl, f"{SERVICE}/GetMember", {"member_id": SCENARIO["member_id"]}, officer_token
+    )
+    assert member["member"]["contact"]["full_name"] == "คำ ดีงาม"
 
 
 # --- (c) kcat: the events and their envelope -------------------------------------------------

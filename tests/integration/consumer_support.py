@@ -135,7 +135,7 @@ async def projection(
     register(consumer)
     if topics:
         consumer.subscribe(runtime.kafka, list(topics), **GROUP_TIMINGS)
-    await runtime.start([], [])
+    await runtime.start([], [], {})
     try:
         yield Projection(runtime, consumer, database_url)
     finally:

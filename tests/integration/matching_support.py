@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from bizclub.common.v1 import common_pb2
 from bizclub.matching.v1 import matching_service_pb2 as ms
 from bizclub.matching.v1 import matching_service_pb2_grpc
 from matching.app import MatchingApp, MatchingSettings
@@ -20,6 +21,7 @@ from matching.app import MatchingApp, MatchingSettings
 from tests.conftest import Broker
 from tests.databases import database_url
 from tests.integration.probes import eventually
+from tests.support import client_channel
 
 
 def matching_settings(tmp_path: Path, broker: Broker, **overrides: Any) -> MatchingSettings:
@@ -45,8 +47,18 @@ class RunningMatching:
 
     async def active_offers(self, member_ids: set[str]) -> dict[str, Any]:
         """The members' active offers by member id."""
-        reply = await self.stub.ListOffers(ms.ListOffersRequest(active_only=True))
-        return {o.member_id: o for o in reply.offers if o.member_id in member_ids}
+        return {o.member_id: o for o in await self.all_offers() if o.member_id in member_ids}
+
+    async def all_offers(self) -> list[Any]:
+        """Every active offer, read page by page."""
+        offers: list[Any] = []
+        request = ms.ListOffersRequest(active_only=True, page=common_pb2.PageRequest(page_size=500))
+        while True:
+            reply = await self.stub.ListOffers(request)
+            offers += reply.offers
+            if not reply.page.next_page_token:
+                return offers
+            request.page.page_token = reply.page.next_page_token
 
     async def offers_arrive(self, member_ids: set[str], within: float = 30.0) -> dict[str, Any]:
         """Wait until matching has an active offer for each member (from membership's events)."""
@@ -68,7 +80,7 @@ async def running_matching(
     app = MatchingApp(matching_settings(tmp_path, broker, **overrides))
     await app.start()
     assert app.runtime.server is not None
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.runtime.server.port}")
+    channel = client_channel(f"127.0.0.1:{app.runtime.server.port}")
     try:
         yield RunningMatching(app, channel, matching_service_pb2_grpc.MatchingServiceStub(channel))
     finally:

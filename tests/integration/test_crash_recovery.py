@@ -25,7 +25,7 @@ from bizclub_shared.topics import MEMBERSHIP
 from tests.conftest import Broker
 from tests.databases import database_url
 from tests.integration.probes import eventually, free_port, outbox_rows
-from tests.support import Record, read_topic, registration, udon_thani_network
+from tests.support import Record, client_channel, read_topic, registration, udon_thani_network
 
 ms = membership_service_pb2
 MEMBERS = 8
@@ -76,7 +76,7 @@ def _tail(log_path: Path) -> str:
 
 async def connect(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> grpc.aio.Channel:
     """A channel to the process once its gRPC server accepts calls."""
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = client_channel(f"127.0.0.1:{port}")
     deadline = time.monotonic() + 30
     while True:
         if proc.poll() is not None:

@@ -54,7 +54,7 @@ async def demo(matching: RunningMatching) -> Demo:
     return Demo(
         buyers=list((await stub.ListBuyers(ms.ListBuyersRequest())).buyers),
         needs=list((await stub.ListNeeds(ms.ListNeedsRequest())).needs),
-        offers=list((await stub.ListOffers(ms.ListOffersRequest(active_only=True))).offers),
+        offers=await matching.all_offers(),
         schedules=schedules,
         fair=fair,
     )

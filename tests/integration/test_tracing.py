@@ -30,8 +30,8 @@ PUBLISH = f"publish {MEMBERSHIP}"
 CONSUME = "consume bizclub.membership.v1.MemberRegistered"
 
 
-def named(spans: list[ReadableSpan], name: str) -> ReadableSpan:
-    matching = [s for s in spans if s.name == name]
+def named(spans: list[ReadableSpan], name: str, kind: SpanKind | None = None) -> ReadableSpan:
+    matching = [s for s in spans if s.name == name and kind in (None, s.kind)]
     assert len(matching) == 1, f"{name}: {len(matching)} spans in {[s.name for s in spans]}"
     return matching[0]
 
@@ -57,7 +57,7 @@ async def test_one_register_member_call_is_one_trace_from_grpc_to_the_consumer(
 
         async def consumed() -> list[ReadableSpan] | None:
             spans = list(EXPORTER.get_finished_spans())
-            servers = [s for s in spans if s.name == SERVER]
+            servers = [s for s in spans if s.name == SERVER and s.kind == SpanKind.SERVER]
             if not servers:
                 return None
             trace_id = servers[0].context.trace_id
@@ -67,7 +67,8 @@ async def test_one_register_member_call_is_one_trace_from_grpc_to_the_consumer(
         spans = await eventually(consumed, what="the consumer's span in the call's trace")
         [applied] = [a for a in await p.applied() if a.member_id == member.member_id]
 
-    server = named(spans, SERVER)
+    client = named(spans, SERVER, SpanKind.CLIENT)  # the test's own call starts the trace
+    server = named(spans, SERVER, SpanKind.SERVER)
     transaction = named(spans, TRANSACTION)
     publish = named(spans, PUBLISH)
     consume = named(spans, CONSUME)
@@ -75,6 +76,7 @@ async def test_one_register_member_call_is_one_trace_from_grpc_to_the_consumer(
     assert publish.kind == SpanKind.PRODUCER
     assert consume.kind == SpanKind.CONSUMER
     # One trace, and each hop is the child of the one before.
+    assert parent_of(server) == client.context.span_id
     assert parent_of(transaction) == server.context.span_id
     assert parent_of(publish) == transaction.context.span_id
     assert parent_of(consume) == publish.context.span_id

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 from bizclub.training.v1 import events_pb2, training_pb2, training_service_pb2
 from bizclub.training.v1.training_service_pb2_grpc import TrainingServiceStub
@@ -24,7 +23,7 @@ from tests.integration.training_support import (
     seminar,
     training_factory,
 )
-from tests.support import read_topic, udon_thani_network
+from tests.support import client_channel, read_topic, udon_thani_network
 
 ts = training_service_pb2
 tp = training_pb2
@@ -53,7 +52,7 @@ async def test_200_concurrent_enrolments_fill_30_seats_and_a_waitlist_in_arrival
     session_id = session.session_id
 
     # Separate clients: one channel each, connected before the race begins.
-    channels = [grpc.aio.insecure_channel(training.address) for _ in range(MEMBERS)]
+    channels = [client_channel(training.address) for _ in range(MEMBERS)]
     try:
         await asyncio.gather(*(c.channel_ready() for c in channels))
         stubs = [TrainingServiceStub(c) for c in channels]

@@ -57,6 +57,8 @@ async def test_the_demo_calendar_is_seeded_once(
     ]
 
     # Started again on the same data: nothing is added.
-    assert not await seed.seed_udon_thani(training.app.api, membership.address, wait=5)
+    assert not await seed.seed_udon_thani(
+        training.app.api, membership.address, token=training.app.runtime.service_token, wait=5
+    )
     again = await training.stub.ListSessions(ts.ListSessionsRequest(province_code="TH-41"))
     assert len(again.sessions) == len(sessions)

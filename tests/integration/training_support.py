@@ -22,7 +22,7 @@ from training.app import TrainingApp, TrainingSettings
 
 from tests.conftest import Broker, RunningMembership
 from tests.databases import database_url, query
-from tests.support import registration
+from tests.support import client_channel, registration
 
 ts = training_service_pb2
 tp = training_pb2
@@ -87,7 +87,7 @@ class TrainingFactory:
         app = TrainingApp(settings)
         await app.start()
         assert app.runtime.server is not None
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.runtime.server.port}")
+        channel = client_channel(f"127.0.0.1:{app.runtime.server.port}")
         service = RunningTraining(
             app,
             channel,

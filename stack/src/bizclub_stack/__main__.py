@@ -20,9 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from bizclub.common.v1 import common_pb2
+from bizclub.membership.v1 import membership_service_pb2, membership_service_pb2_grpc
+from bizclub_shared.auth import SigningKeys
 from bizclub_shared.broker import BrokerStartError, EmbeddedBroker
+from bizclub_shared.grpc_server import channel
 from bizclub_shared.topics import ALL_TOPICS, ensure_topics
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bizclub_stack.cli import demo_callers, local_keys
 
 log = logging.getLogger("bizclub.stack")
 
@@ -50,6 +56,7 @@ def service_env(
     service: ServiceProcess, bootstrap: str, data_dir: Path, seed: bool
 ) -> dict[str, str]:
     env = dict(os.environ)
+    env["BIZCLUB_AUTH_KEYS"], env["BIZCLUB_AUTH_SIGNING_KEY_ID"] = local_keys(data_dir)
     env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     env["BIZCLUB_DATA_DIR"] = str(data_dir)
     env[f"{service.env_prefix}GRPC_PORT"] = str(service.port)
@@ -101,7 +108,24 @@ def stop_process(service: ServiceProcess, grace: float = 10.0) -> None:
         proc.wait()
 
 
-def print_banner(bootstrap: str, embedded: bool, data_dir: Path) -> None:
+async def demo_member_id(data_dir: Path) -> str:
+    """A seeded Udon Thani member, for the demo member token ("" when none)."""
+    keys = SigningKeys.from_json(*local_keys(data_dir))
+    officer = dict(demo_callers())["province_officer TH-41"]
+    target = f"127.0.0.1:{SERVICES[0].port}"
+    async with channel(target, token=lambda: keys.issue(officer, ttl_seconds=60)) as chan:
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            reply = await membership_service_pb2_grpc.MembershipServiceStub(chan).ListMembers(
+                membership_service_pb2.ListMembersRequest(
+                    province_code="TH-41", page=common_pb2.PageRequest(page_size=1)
+                ),
+                timeout=5.0,
+            )
+            return reply.members[0].member_id if reply.members else ""
+    return ""
+
+
+def print_banner(bootstrap: str, embedded: bool, data_dir: Path, member_id: str) -> None:
     lines = [
         "",
         "MOC Biz Club platform is up (Udon Thani demo network seeded).",
@@ -111,9 +135,20 @@ def print_banner(bootstrap: str, embedded: bool, data_dir: Path) -> None:
     lines += [
         f"  data        {data_dir}/  (SQLite files, kept across restarts)",
         "",
+        "Demo tokens (12 h; more with `uv run bizclub token --help`):",
+    ]
+    keys = SigningKeys.from_json(*local_keys(data_dir))
+    lines += [
+        f"  {label:<24} {keys.issue(c, ttl_seconds=12 * 3600)}"
+        for label, c in demo_callers(member_id)
+    ]
+    lines += [
+        "",
         "Try:",
         "  tools/install-grpcurl.sh && tools/bin/grpcurl -plaintext localhost:50051 list",
-        '  tools/bin/grpcurl -plaintext -d \'{"province_code":"TH-41","page":{"page_size":3}}\' \\',
+        "  TOKEN=$(uv run bizclub token --role province_officer --province TH-41)",
+        '  tools/bin/grpcurl -plaintext -H "authorization: Bearer $TOKEN" \\',
+        '      -d \'{"province_code":"TH-41","page":{"page_size":3}}\' \\',
         "      localhost:50051 bizclub.membership.v1.MembershipService/ListMembers",
         f"  tools/kcat -C -b {bootstrap} -t bizclub.membership.v1 -f '%h\\n' -e",
         "",
@@ -145,7 +180,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
             spawn(service, service_env(service, bootstrap, data_dir, not args.no_seed), logs)
         for service in SERVICES:
             await wait_serving(service)
-        print_banner(bootstrap, broker is not None, data_dir)
+        print_banner(bootstrap, broker is not None, data_dir, await demo_member_id(data_dir))
         await supervise(stop, bootstrap, data_dir, logs, args)
     finally:
         print("stopping…", flush=True)

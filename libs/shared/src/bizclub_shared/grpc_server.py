@@ -24,6 +24,7 @@ from bizclub_shared.errors import DomainError
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
+    "BearerTokenInterceptor",
     "ErrorMappingInterceptor",
     "GrpcServer",
     "PortUnavailableError",
@@ -212,11 +213,43 @@ def build_server(
     return GrpcServer(server, health, service_names, address, bound)
 
 
-def channel(target: str, *, options: Sequence[tuple[str, Any]] = ()) -> grpc.aio.Channel:
-    """An insecure aio channel whose calls open client spans and carry the trace context."""
-    return grpc.aio.insecure_channel(
-        target, options=list(options), interceptors=aio_client_interceptors()
-    )
+class BearerTokenInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call; the token is asked for each time
+    so a service token can be re-issued before it expires."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self._token = token
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
+        metadata["authorization"] = f"Bearer {self._token()}"
+        details = grpc.aio.ClientCallDetails(
+            client_call_details.method,
+            client_call_details.timeout,
+            metadata,
+            client_call_details.credentials,
+            client_call_details.wait_for_ready,
+        )
+        return await continuation(details, request)
+
+
+def channel(
+    target: str,
+    *,
+    token: Callable[[], str] | None = None,
+    options: Sequence[tuple[str, Any]] = (),
+) -> grpc.aio.Channel:
+    """An insecure aio channel whose calls open client spans and carry the trace context
+    and, given `token`, the caller's bearer token."""
+    interceptors: list[Any] = [*aio_client_interceptors()]
+    if token is not None:
+        interceptors.append(BearerTokenInterceptor(token))
+    return grpc.aio.insecure_channel(target, options=list(options), interceptors=interceptors)
 
 
 def field_violations(err: grpc.aio.AioRpcError) -> dict[str, str]:

@@ -4,10 +4,11 @@ Each service keeps its revisions in its own package (`<service>/migrations/versi
 and records them in its own version table (`<service>_alembic_version`), so two
 services pointed at one database by mistake fail loudly instead of sharing a history.
 
-All SQLModel tables live in one MetaData (SQLModel's), and the outbox and inbox
+All SQLModel tables live in one MetaData (SQLModel's), and the outbox, inbox and audit
 tables are one class each, used by every service. So a service's migrations are not
 a MetaData of their own: they compare and create only the tables the service lists
-(its `store.TABLES`, outbox and inbox included), and ignore every other table.
+(its `store.TABLES`) and the runtime's (outbox, inbox, audit_record), and ignore every
+other table.
 
     MIGRATIONS = Migrations("membership", Path(__file__).parent, store.TABLES)
     MIGRATIONS.upgrade(url)           # at service start: alembic upgrade head
@@ -37,18 +38,24 @@ from sqlalchemy import Connection, Integer, TypeDecorator, inspect, text
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
+from bizclub_shared.audit import AuditRecord
 from bizclub_shared.db import WRITE_OPTION, create_engine, sync_url
+from bizclub_shared.inbox import InboxEntry
+from bizclub_shared.outbox import OutboxEvent
 
 # Alembic's `context` is one module-level proxy: two upgrades at once in one process
 # (tests start several services) would trample each other's.
 _alembic_lock = threading.Lock()
 # Every service's first revision: the schema as create_all made it before migrations.
 BASELINE = "0001"
+# The tables of ServiceRuntime's own mechanisms, in every service's database.
+RUNTIME_TABLES: tuple[Any, ...] = (OutboxEvent, InboxEntry, AuditRecord)
 
 
 @dataclass(frozen=True)
 class Migrations:
-    """A service's migration directory and the tables it owns."""
+    """A service's migration directory and the tables it owns (its `store.TABLES`; the
+    runtime's outbox, inbox and audit trail are always among them)."""
 
     service: str
     directory: Path
@@ -60,7 +67,7 @@ class Migrations:
 
     @property
     def table_names(self) -> frozenset[str]:
-        return frozenset(t.__table__.name for t in self.tables)
+        return frozenset(t.__table__.name for t in (*self.tables, *RUNTIME_TABLES))
 
     def config(self, url: str | None = None, connection: Connection | None = None) -> Config:
         config = Config()
@@ -168,9 +175,9 @@ class Migrations:
         """A database made before migrations (create_all) holds the baseline revision's
         tables but no version table: record it at the baseline, then upgrade as usual."""
         existing = set(inspect(connection).get_table_names())
-        # Outbox and inbox are in every service's database: only the service's own tables
-        # say the database is this service's.
-        own = self.table_names - {"outbox", "inbox"}
+        # The runtime's tables are in every service's database: only the service's own
+        # tables say the database is this service's.
+        own = self.table_names - {t.__table__.name for t in RUNTIME_TABLES}
         if self.version_table in existing or not (existing & own):
             return
         context.get_context().stamp(context.script, BASELINE)

@@ -10,6 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_
 
 from bizclub_shared.errors import InvalidArgument
 
@@ -60,3 +64,14 @@ def decode_cursor(token: str, filters: str, shape: tuple[type, ...]) -> SortKey 
             field="page.page_token",
         )
     return after
+
+
+def rows_after(columns: Sequence[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after `values` in the ascending order of `columns` (keyset paging):
+    (c1 > v1) OR (c1 = v1 AND c2 > v2) OR ... Each comparison binds through its
+    column's type, so datetimes and the like compare as the column stores them."""
+    clauses = []
+    for i, column in enumerate(columns):
+        equal_before = [columns[j] == values[j] for j in range(i)]
+        clauses.append(and_(*equal_before, column > values[i]))
+    return or_(*clauses)

@@ -14,8 +14,18 @@ import logging
 import signal
 from collections.abc import Sequence
 
+from bizclub.audit.v1 import audit_service_pb2_grpc
 from faststream.kafka import KafkaBroker
 
+from bizclub_shared.audit import AUDIT_SERVICE_NAME, AuditApi
+from bizclub_shared.auth import (
+    AccessInterceptor,
+    AccessPolicy,
+    Role,
+    ServiceToken,
+    SigningKeys,
+    rule,
+)
 from bizclub_shared.db import Database
 from bizclub_shared.grpc_server import GrpcServer, ServicerRegistration, build_server
 from bizclub_shared.inbox import EventConsumer
@@ -33,6 +43,10 @@ class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, *, migrations: Migrations) -> None:
         self.settings = settings
         self.migrations = migrations
+        # Refuse to start without token keys: a service that cannot check callers must not serve.
+        self.keys = SigningKeys.from_json(settings.auth_keys, settings.auth_signing_key_id)
+        # This service's token for calling the others.
+        self.service_token = ServiceToken(self.keys, settings.service_name)
         setup_tracing(settings.service_name)
         self.db = Database(settings.resolved_database_url())
         self.writer = Writer(self.db, settings.service_name)
@@ -63,19 +77,31 @@ class ServiceRuntime:
         return consumer
 
     async def start(
-        self, servicers: Sequence[ServicerRegistration], service_names: Sequence[str]
+        self,
+        servicers: Sequence[ServicerRegistration],
+        service_names: Sequence[str],
+        policy: AccessPolicy,
     ) -> None:
+        """`policy`: who may call each of the servicers' methods (see bizclub_shared.auth)."""
         await asyncio.to_thread(self.migrations.upgrade, self.settings.resolved_database_url())
         warm_up()  # every service segments Thai text; load the dictionary before serving
         await self.writer.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumers:
             await self._start_kafka()
+        audit_policy = {
+            f"/{AUDIT_SERVICE_NAME}/ListAuditRecords": rule(Role.CENTRAL),
+        }
         self.server = build_server(
             self.settings.grpc_port,
-            servicers,
-            service_names,
+            [
+                *servicers,
+                (audit_service_pb2_grpc.add_AuditServiceServicer_to_server, AuditApi(self.db)),
+            ],
+            [*service_names, AUDIT_SERVICE_NAME],
             host=self.settings.grpc_host,
+            interceptors=[AccessInterceptor(self.keys, {**policy, **audit_policy})],
+            options=[("grpc.max_receive_message_length", self.settings.grpc_max_request_bytes)],
         )
         await self.server.start()
 

@@ -57,6 +57,17 @@ class ServiceSettings(BaseSettings):
     )
     # A failing event is retried this many times before it goes to the dead-letter topic.
     consumer_max_attempts: int = 5
+    # Token keys: a JSON object of key id -> HMAC secret (32+ characters); the
+    # signing key id names the one this service signs its own service tokens with.
+    auth_keys: str = Field(
+        default="", validation_alias=AliasChoices("BIZCLUB_AUTH_KEYS", "auth_keys")
+    )
+    auth_signing_key_id: str = Field(
+        default="",
+        validation_alias=AliasChoices("BIZCLUB_AUTH_SIGNING_KEY_ID", "auth_signing_key_id"),
+    )
+    # Input hardening: the largest request a client may send.
+    grpc_max_request_bytes: int = 1024 * 1024
     seed_demo_data: bool = False
     log_level: str = Field(
         default="INFO", validation_alias=AliasChoices("BIZCLUB_LOG_LEVEL", "log_level")

@@ -26,6 +26,8 @@ from opentelemetry import trace
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from bizclub_shared.audit import AuditRecord, audit_row
+from bizclub_shared.auth import CallContext, current_call
 from bizclub_shared.db import Database
 from bizclub_shared.envelope import Envelope
 from bizclub_shared.outbox import OutboxEvent
@@ -78,6 +80,7 @@ class _Pending(Generic[T]):
     future: asyncio.Future[T]
     span: trace.Span
     context: otel_context.Context
+    call: CallContext | None  # the authenticated call that asked for it; None for reactions
     ok: bool = False
     result: Any = None
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -129,6 +132,7 @@ class Writer:
             future=asyncio.get_running_loop().create_future(),
             span=span,
             context=trace.set_span_in_context(span),
+            call=current_call(),
         )
         self._queue.append(pending)
         self._wake.set()
@@ -170,6 +174,7 @@ class Writer:
         """In the writer thread: every operation in its savepoint, then one commit."""
         with self._db.write_sessions() as session, session.begin():
             events: list[dict[str, Any]] = []
+            audit: list[dict[str, Any]] = []
             for pending in batch:
                 token = otel_context.attach(pending.context)
                 try:
@@ -179,9 +184,13 @@ class Writer:
                         session.flush()
                     pending.ok, pending.events = True, uow.events
                     events.extend(uow.events)
+                    if pending.call is not None:
+                        audit.append(audit_row(pending.call, uow.events))
                 except Exception as exc:  # this operation only; its savepoint undid it
                     pending.ok, pending.result = False, exc
                 finally:
                     otel_context.detach(token)
             if events:
                 session.execute(insert(OutboxEvent), events)
+            if audit:  # who wrote what, committed with the writes themselves
+                session.execute(insert(AuditRecord), audit)

@@ -9,6 +9,7 @@ interceptor.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from bizclub.matching.v1 import (
     matching_service_pb2,
     matching_service_pb2_grpc,
 )
+from bizclub_shared.auth import visible_provinces
 from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import (
     AlreadyExists,
@@ -28,6 +30,7 @@ from bizclub_shared.errors import (
     InvalidArgument,
     NotFound,
 )
+from bizclub_shared.paging import MAX_PAGE, decode_cursor, encode_cursor, page_size, rows_after
 from bizclub_shared.topics import MATCHING
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
 from bizclub_shared.validation import check_province, require_id
@@ -208,6 +211,15 @@ def check_side(value: int, field: str) -> int:
     return value
 
 
+def check_page_size(page: common_pb2.PageRequest) -> None:
+    if not 0 <= page.page_size <= MAX_PAGE:
+        raise InvalidArgument(f"must be between 0 and {MAX_PAGE}", field="page.page_size")
+
+
+def from_cursor_time(value: str | int) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
 def check_province_filter(code: str) -> None:
     if code:
         v = FieldViolations()
@@ -296,18 +308,29 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
         self, request: ms.ListBuyersRequest, context: grpc.aio.ServicerContext
     ) -> ms.ListBuyersResponse:
         check_province_filter(request.province_code)
+        check_page_size(request.page)
+        filters = json.dumps([request.province_code, request.kind])
+        after = decode_cursor(request.page.page_token, filters, (str, str))
+        size = page_size(request.page.page_size)
+        b = store.BuyerRow
+        order = (col(b.registered_at), col(b.buyer_id))
 
         def read(session: Session) -> ms.ListBuyersResponse:
-            query = select(store.BuyerRow).order_by(
-                col(store.BuyerRow.registered_at), col(store.BuyerRow.buyer_id)
-            )
+            query = select(b).order_by(*order).limit(size + 1)
             if request.province_code:
-                query = query.where(col(store.BuyerRow.province_code) == request.province_code)
+                query = query.where(col(b.province_code) == request.province_code)
             if request.kind:
-                query = query.where(col(store.BuyerRow.kind) == request.kind)
-            return ms.ListBuyersResponse(
-                buyers=[buyer_to_proto(r) for r in session.execute(query).scalars()]
-            )
+                query = query.where(col(b.kind) == request.kind)
+            if after is not None:
+                query = query.where(rows_after(order, [from_cursor_time(after[0]), after[1]]))
+            rows = list(session.execute(query).scalars())
+            reply = ms.ListBuyersResponse(buyers=[buyer_to_proto(r) for r in rows[:size]])
+            if len(rows) > size:
+                last = rows[size - 1]
+                reply.page.next_page_token = encode_cursor(
+                    [last.registered_at.isoformat(), last.buyer_id], filters
+                )
+            return reply
 
         return await self._db.read(read)
 
@@ -331,27 +354,57 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
         self, request: ms.GetNeedRequest, context: grpc.aio.ServicerContext
     ) -> ms.GetNeedResponse:
         need_id = require_id(request.need_id, "need_id")
-        return await self._db.read(
-            lambda s: ms.GetNeedResponse(
-                need=need_to_proto(store.to_need(store.need_row(s, need_id)))
-            )
-        )
+        need = await self._db.read(lambda s: store.to_need(store.need_row(s, need_id)))
+        if not domain.need_visible_to(
+            need.province_code, need.open_to_province_codes, visible_provinces()
+        ):  # closed to the caller's provinces: as if it were not there
+            raise NotFound(f"no need with id {need_id!r}", field="need_id")
+        return ms.GetNeedResponse(need=need_to_proto(need))
 
     async def ListNeeds(
         self, request: ms.ListNeedsRequest, context: grpc.aio.ServicerContext
     ) -> ms.ListNeedsResponse:
         check_province_filter(request.province_code)
+        check_page_size(request.page)
+        provinces = visible_provinces()
+        filters = json.dumps([request.province_code, request.buyer_id.strip()])
+        after = decode_cursor(request.page.page_token, filters, (str, str))
+        size = page_size(request.page.page_size)
+        n = store.NeedRow
+        order = (col(n.published_at), col(n.need_id))
 
         def read(session: Session) -> ms.ListNeedsResponse:
-            query = select(store.NeedRow).order_by(
-                col(store.NeedRow.published_at), col(store.NeedRow.need_id)
-            )
+            query = select(n).order_by(*order)
             if request.province_code:
-                query = query.where(col(store.NeedRow.province_code) == request.province_code)
+                query = query.where(col(n.province_code) == request.province_code)
             if request.buyer_id.strip():
-                query = query.where(col(store.NeedRow.buyer_id) == request.buyer_id.strip())
-            rows = session.execute(query).scalars()
-            return ms.ListNeedsResponse(needs=[need_to_proto(store.to_need(r)) for r in rows])
+                query = query.where(col(n.buyer_id) == request.buyer_id.strip())
+            start = [from_cursor_time(after[0]), after[1]] if after is not None else None
+            visible: list[store.NeedRow] = []
+            # Needs closed to the caller's provinces are skipped, so read on in chunks
+            # until the page (and one more, to know there is a next) is full.
+            while len(visible) <= size:
+                chunk_query = query.limit(2 * (size + 1))
+                if start is not None:
+                    chunk_query = chunk_query.where(rows_after(order, start))
+                chunk = list(session.execute(chunk_query).scalars())
+                visible += [
+                    r
+                    for r in chunk
+                    if domain.need_visible_to(r.province_code, r.open_to_province_codes, provinces)
+                ]
+                if len(chunk) < 2 * (size + 1):
+                    break
+                start = [chunk[-1].published_at, chunk[-1].need_id]
+            reply = ms.ListNeedsResponse(
+                needs=[need_to_proto(store.to_need(r)) for r in visible[:size]]
+            )
+            if len(visible) > size:
+                last = visible[size - 1]
+                reply.page.next_page_token = encode_cursor(
+                    [last.published_at.isoformat(), last.need_id], filters
+                )
+            return reply
 
         return await self._db.read(read)
 
@@ -411,19 +464,35 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
         self, request: ms.ListOffersRequest, context: grpc.aio.ServicerContext
     ) -> ms.ListOffersResponse:
         check_province_filter(request.province_code)
+        check_page_size(request.page)
+        provinces = visible_provinces(request.province_code)  # narrowed, not refused
+        if provinces == []:
+            return ms.ListOffersResponse()
+        member_id = request.member_id.strip()
+        filters = json.dumps([sorted(provinces or []), member_id, request.active_only])
+        after = decode_cursor(request.page.page_token, filters, (str, str))
+        size = page_size(request.page.page_size)
+        o = store.OfferRow
+        order = (col(o.member_id), col(o.offer_id))
 
         def read(session: Session) -> ms.ListOffersResponse:
-            query = select(store.OfferRow).order_by(
-                col(store.OfferRow.member_id), col(store.OfferRow.offer_id)
-            )
-            if request.province_code:
-                query = query.where(col(store.OfferRow.province_code) == request.province_code)
-            if request.member_id.strip():
-                query = query.where(col(store.OfferRow.member_id) == request.member_id.strip())
+            query = select(o).order_by(*order).limit(size + 1)
+            if provinces is not None:
+                query = query.where(col(o.province_code).in_(provinces))
+            if member_id:
+                query = query.where(col(o.member_id) == member_id)
             if request.active_only:
-                query = query.where(col(store.OfferRow.active).is_(True))
-            rows = session.execute(query).scalars()
-            return ms.ListOffersResponse(offers=[offer_to_proto(store.to_offer(r)) for r in rows])
+                query = query.where(col(o.active).is_(True))
+            if after is not None:
+                query = query.where(rows_after(order, after))
+            rows = list(session.execute(query).scalars())
+            reply = ms.ListOffersResponse(
+                offers=[offer_to_proto(store.to_offer(r)) for r in rows[:size]]
+            )
+            if len(rows) > size:
+                last = rows[size - 1]
+                reply.page.next_page_token = encode_cursor([last.member_id, last.offer_id], filters)
+            return reply
 
         return await self._db.read(read)
 

@@ -12,7 +12,7 @@ from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_s
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from matching import reactions, seed
+from matching import policy, reactions, seed
 from matching.api import MatchingApi
 from matching.migrations import MIGRATIONS
 
@@ -40,6 +40,7 @@ class MatchingApp:
         await self.runtime.start(
             [(matching_service_pb2_grpc.add_MatchingServiceServicer_to_server, self.api)],
             [SERVICE_NAME],
+            policy.access_policy(self.runtime.db),
         )
         if self.settings.seed_demo_data:
             await seed.seed_demo(self.api, self.runtime.db, wait=self.settings.seed_wait_seconds)

@@ -1224,3 +1224,13 @@ def check_sales(money: common_pb2.Money) -> int:
 def side_name(side: int) -> str:
     names: dict[int, str] = {mp.SIDE_BUYER: "buyer", mp.SIDE_MEMBER: "member"}
     return names.get(side, "unknown")
+
+
+def need_visible_to(
+    province_code: str, open_to_province_codes: list[str], provinces: list[str] | None
+) -> bool:
+    """A need is seen in its own province and in those it is open to (all when none
+    are named); `provinces` None: the caller sees every province."""
+    if provinces is None or province_code in provinces or not open_to_province_codes:
+        return True
+    return any(code in provinces for code in open_to_province_codes)

@@ -245,10 +245,21 @@ async def seed_demo(api: MatchingApi, db: Database, *, wait: float = 90.0) -> bo
     return True
 
 
+async def udon_thani_offers(api: MatchingApi) -> list[mp.Offer]:
+    offers: list[mp.Offer] = []
+    request = ms.ListOffersRequest(
+        province_code=UDON_THANI, active_only=True, page=common_pb2.PageRequest(page_size=500)
+    )
+    while True:
+        reply = await api.ListOffers(request, None)
+        offers += reply.offers
+        if not reply.page.next_page_token:
+            return offers
+        request.page.page_token = reply.page.next_page_token
+
+
 async def fill_in_offers(api: MatchingApi) -> None:
-    offers = (
-        await api.ListOffers(ms.ListOffersRequest(province_code=UDON_THANI, active_only=True), None)
-    ).offers
+    offers = await udon_thani_offers(api)
     rng = random.Random(41)
     # In business-name order, so the same members get the same details every time.
     ordered = sorted(offers, key=lambda o: (o.business_name_th, o.member_id))
@@ -360,9 +371,7 @@ async def seed_fair(api: MatchingApi, today: date) -> None:
             None,
         )
     ).matching_event
-    offers = (
-        await api.ListOffers(ms.ListOffersRequest(province_code=UDON_THANI, active_only=True), None)
-    ).offers
+    offers = await udon_thani_offers(api)
     chosen = sorted({o.member_id for o in offers})[:12]
     for booth, member_id in enumerate(chosen, start=1):
         await api.RegisterParticipant(

@@ -18,6 +18,7 @@ from bizclub.membership.v1 import (
     membership_service_pb2,
     membership_service_pb2_grpc,
 )
+from bizclub_shared.auth import current_caller, visible_cluster, visible_provinces
 from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import AlreadyExists, FieldViolations, InvalidArgument, NotFound
 from bizclub_shared.paging import MAX_PAGE
@@ -58,6 +59,13 @@ def member_to_proto(
     if row.updated_at:
         member.updated_at.CopyFrom(domain.timestamp(row.updated_at))
     if contact is not None:
+        caller = current_caller()
+        # Reads run with the caller's context; writes answer officers of the province
+        # or the member themself, who see the contact anyway.
+        if caller is not None and not caller.may_see_contacts_of(row.province_code, row.member_id):
+            contact = domain.masked(
+                domain.Contact(contact.full_name, contact.phone, contact.email, contact.national_id)
+            )
         member.contact.CopyFrom(
             membership_pb2.Contact(
                 full_name=contact.full_name,
@@ -314,7 +322,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         def leave(uow: UnitOfWork, member: domain.Member) -> None:
             member.leave(reason, utcnow())
             # A member who leaves stops mentoring and being mentored.
-            for row in store.list_mentorships(uow.session, "", member.member_id, False):
+            for row in store.list_mentorships(uow.session, None, member.member_id, False):
                 mentorship = store.to_mentorship(row)
                 ended = domain.end_mentorship(mentorship, utcnow())
                 row.ended_at = mentorship.ended_at
@@ -364,7 +372,14 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             rows = session.execute(
                 select(store.MemberRow).where(col(store.MemberRow.member_id).in_(ids))
             ).scalars()
-            by_id = {row.member_id: row for row in rows}
+            # Members outside the caller's scope are reported missing, as if not there.
+            provinces, cluster = visible_provinces(), visible_cluster()
+            by_id = {
+                row.member_id: row
+                for row in rows
+                if (provinces is None or row.province_code in provinces)
+                and cluster in ("", row.cluster_code)
+            }
             contacts = store.contacts_of(session, list(by_id))
             return ms.BatchGetMembersResponse(
                 members=[member_to_proto(by_id[i], contacts.get(i)) for i in ids if i in by_id],
@@ -386,12 +401,17 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         elif request.query.strip() and not store.query_chunks(request.query):
             v.add("query", "has no letters or digits to search for")
         v.raise_if_any()
+        # Narrowed to the caller's provinces (and a cluster lead's cluster), not refused.
+        provinces = visible_provinces(request.province_code)
+        cluster = visible_cluster(request.cluster_code.strip())
+        if provinces == [] or cluster is None:
+            return ms.ListMembersResponse()
 
         def read(session: Session) -> ms.ListMembersResponse:
             rows, next_token = store.list_members(
                 session,
-                province_codes=[request.province_code] if request.province_code else None,
-                cluster_code=request.cluster_code.strip(),
+                province_codes=provinces,
+                cluster_code=cluster,
                 status=request.status,
                 enterprise_type=request.enterprise_type,
                 query=request.query,
@@ -493,9 +513,33 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
             v = FieldViolations()
             check_province(v, "province_code", request.province_code)
             v.raise_if_any()
+        provinces = visible_provinces(request.province_code)
+        if provinces == []:
+            return ms.ListMentorshipsResponse()
         rows = await self._db.read(
             lambda session: store.list_mentorships(
-                session, request.province_code, request.member_id.strip(), request.include_ended
+                session, provinces, request.member_id.strip(), request.include_ended
             )
         )
         return ms.ListMentorshipsResponse(mentorships=[mentorship_to_proto(r) for r in rows])
+
+    # --- personal data (PDPA) ---------------------------------------------------------
+
+    async def EraseMemberPersonalData(
+        self, request: ms.EraseMemberPersonalDataRequest, context: grpc.aio.ServicerContext
+    ) -> ms.EraseMemberPersonalDataResponse:
+        member_id = require_id(request.member_id, "member_id")
+        domain.reason_text(request.reason)
+
+        def erase(uow: UnitOfWork) -> ms.EraseMemberPersonalDataResponse:
+            row = store.member_row(uow.session, member_id)
+            contact = uow.session.get(store.ContactRow, member_id)
+            if contact is not None:
+                uow.session.delete(contact)
+                event = domain.personal_data_erased(store.to_domain(row), utcnow())
+                uow.emit(MEMBERSHIP, member_id, event, row.province_code)
+            return ms.EraseMemberPersonalDataResponse(
+                member=member_to_proto(row, None), erased=contact is not None
+            )
+
+        return await self._writer.run(erase, "EraseMemberPersonalData")

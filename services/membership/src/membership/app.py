@@ -12,7 +12,7 @@ from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_s
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from membership import reactions, seed
+from membership import policy, reactions, seed
 from membership.api import MembershipApi
 from membership.migrations import MIGRATIONS
 
@@ -40,6 +40,7 @@ class MembershipApp:
         await self.runtime.start(
             [(membership_service_pb2_grpc.add_MembershipServiceServicer_to_server, self.api)],
             [SERVICE_NAME],
+            policy.access_policy(self.runtime.db),
         )
         if self.settings.seed_demo_data:
             await seed.seed_udon_thani(self.api)

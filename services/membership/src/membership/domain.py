@@ -110,6 +110,31 @@ class Contact:
     national_id: str
 
 
+def masked(contact: Contact) -> Contact:
+    """What a caller without a need for the contact data sees (PDPA): enough to
+    recognise the person, not to reach or identify them."""
+
+    def keep(text: str, head: int, tail: int) -> str:
+        if not text:
+            return ""
+        hidden = max(len(text) - head - tail, 1)
+        return text[:head] + "*" * hidden + (text[-tail:] if tail else "")
+
+    user, _, domain_name = contact.email.partition("@")
+    return Contact(
+        full_name=keep(contact.full_name, 1, 0),
+        phone=keep(contact.phone, 0, 2),
+        email=f"{keep(user, 1, 0)}@{domain_name}" if contact.email else "",
+        national_id=keep(contact.national_id, 0, 0),
+    )
+
+
+def personal_data_erased(member: Member, now: datetime) -> Message:
+    return events_pb2.MemberPersonalDataErased(
+        member_id=member.member_id, province_code=member.province_code, occurred_at=timestamp(now)
+    )
+
+
 @dataclass
 class Member:
     member_id: str

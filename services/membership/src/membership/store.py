@@ -14,7 +14,7 @@ from bizclub_shared.errors import AlreadyExists, NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
 from bizclub_shared.thai_text import normalize, search_terms
-from sqlalchemy import JSON, BigInteger, Column, Index, and_, insert, or_, select
+from sqlalchemy import JSON, BigInteger, Column, ColumnElement, Index, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
@@ -375,11 +375,11 @@ def has_active_mentor(session: Session, mentee_member_id: str) -> bool:
 
 
 def list_mentorships(
-    session: Session, province_code: str, member_id: str, include_ended: bool
+    session: Session, province_codes: Sequence[str] | None, member_id: str, include_ended: bool
 ) -> list[MentorshipRow]:
-    conditions = []
-    if province_code:
-        conditions.append(col(MentorshipRow.province_code) == province_code)
+    conditions: list[ColumnElement[bool]] = []
+    if province_codes is not None:
+        conditions.append(col(MentorshipRow.province_code).in_(province_codes))
     if member_id:
         conditions.append(
             or_(

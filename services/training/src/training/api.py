@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import grpc
 from bizclub.common.v1 import common_pb2
 from bizclub.training.v1 import training_pb2, training_service_pb2, training_service_pb2_grpc
+from bizclub_shared.auth import visible_provinces
 from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import AlreadyExists, FailedPrecondition, FieldViolations
 from bizclub_shared.paging import MAX_PAGE, page_size
@@ -647,11 +648,14 @@ class TrainingApi(training_service_pb2_grpc.TrainingServiceServicer):
         if request.page.page_size < 0:
             v.add("page.page_size", f"must be between 0 and {MAX_PAGE}")
         v.raise_if_any()
+        provinces = visible_provinces(request.province_code)  # narrowed, not refused
+        if provinces == []:
+            return ts.ListProductProjectsResponse()
 
         def read(db: DbSession) -> ts.ListProductProjectsResponse:
             rows, next_token = store.list_projects(
                 db,
-                province_code=request.province_code,
+                province_codes=provinces,
                 member_id=request.member_id.strip(),
                 stage=request.stage,
                 size=page_size(request.page.page_size),

@@ -12,7 +12,7 @@ from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_s
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from training import reactions, seed
+from training import policy, reactions, seed
 from training.api import TrainingApi
 from training.members import MembershipClient
 from training.migrations import MIGRATIONS
@@ -38,7 +38,9 @@ class TrainingApp:
         self.settings = settings
         self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
         self.members = MembershipClient(
-            settings.membership_address, settings.membership_timeout_seconds
+            settings.membership_address,
+            settings.membership_timeout_seconds,
+            token=self.runtime.service_token,
         )
         self.api = TrainingApi(self.runtime.db, self.runtime.writer, self.members)
         # Reactions read the API's clock, so a test that moves it moves both.
@@ -48,11 +50,15 @@ class TrainingApp:
         await self.runtime.start(
             [(training_service_pb2_grpc.add_TrainingServiceServicer_to_server, self.api)],
             [SERVICE_NAME],
+            policy.access_policy(self.runtime.db),
         )
         if self.settings.seed_demo_data:
             try:
                 await seed.seed_udon_thani(
-                    self.api, self.settings.membership_address, wait=self.settings.seed_wait_seconds
+                    self.api,
+                    self.settings.membership_address,
+                    token=self.runtime.service_token,
+                    wait=self.settings.seed_wait_seconds,
                 )
             except TimeoutError as exc:  # serve without the demo rather than restart forever
                 log.warning("training demo not seeded: %s", exc)

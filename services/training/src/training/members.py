@@ -8,6 +8,7 @@ and nothing is written.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC
 
 import grpc
@@ -43,15 +44,16 @@ def status_name(status: int) -> str:
 class MembershipClient:
     """One channel to membership for the service's lifetime; opened on first use."""
 
-    def __init__(self, address: str, timeout_seconds: float) -> None:
+    def __init__(self, address: str, timeout_seconds: float, *, token: Callable[[], str]) -> None:
         self.address = address
         self.timeout = timeout_seconds
+        self._token = token  # this service's own token
         self._channel: grpc.aio.Channel | None = None
         self._stub: membership_service_pb2_grpc.MembershipServiceStub | None = None
 
     def stub(self) -> membership_service_pb2_grpc.MembershipServiceStub:
         if self._stub is None:
-            self._channel = channel(self.address)
+            self._channel = channel(self.address, token=self._token)
             self._stub = membership_service_pb2_grpc.MembershipServiceStub(self._channel)
         return self._stub
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,11 +46,11 @@ DESIGNER = tp.Trainer(
 
 
 async def udon_thani_members(
-    address: str, wait: float
+    address: str, token: Callable[[], str], wait: float
 ) -> tuple[list[membership_pb2.Member], list[membership_pb2.CommitteeAppointment]]:
     """Active TH-41 members and the sitting committee, once membership answers."""
     deadline = time.monotonic() + wait
-    async with channel(address) as chan:
+    async with channel(address, token=token) as chan:
         health = health_pb2_grpc.HealthStub(chan)
         while True:
             try:
@@ -65,19 +66,19 @@ async def udon_thani_members(
             await asyncio.sleep(1.0)
         stub = membership_service_pb2_grpc.MembershipServiceStub(chan)
         members: list[membership_pb2.Member] = []
-        token = ""
+        page_token = ""
         while True:
             page = await stub.ListMembers(
                 membership_service_pb2.ListMembersRequest(
                     province_code=UDON_THANI,
                     status=membership_pb2.MEMBER_STATUS_ACTIVE,
-                    page=common_pb2.PageRequest(page_size=500, page_token=token),
+                    page=common_pb2.PageRequest(page_size=500, page_token=page_token),
                 ),
                 timeout=10.0,
             )
             members.extend(page.members)
-            token = page.page.next_page_token
-            if not token:
+            page_token = page.page.next_page_token
+            if not page_token:
                 break
         if not members:
             return [], []
@@ -93,11 +94,13 @@ def local(day: datetime, hour: int, minute: int = 0) -> str:
     return domain.format_local(moment.astimezone(UTC))
 
 
-async def seed_udon_thani(api: TrainingApi, membership_address: str, *, wait: float) -> bool:
+async def seed_udon_thani(
+    api: TrainingApi, membership_address: str, *, token: Callable[[], str], wait: float
+) -> bool:
     """Seed the demo calendar; returns False when it was already there or had no members."""
     if await api.has_sessions(UDON_THANI):
         return False
-    members, committee = await udon_thani_members(membership_address, wait)
+    members, committee = await udon_thani_members(membership_address, token, wait)
     if not members:
         log.info("membership has no active TH-41 members; the training demo is not seeded")
         return False

@@ -566,15 +566,21 @@ def project_row(db: DbSession, project_id: str) -> ProjectRow:
 
 
 def list_projects(
-    db: DbSession, *, province_code: str, member_id: str, stage: int, size: int, page_token: str
+    db: DbSession,
+    *,
+    province_codes: Sequence[str] | None,
+    member_id: str,
+    stage: int,
+    size: int,
+    page_token: str,
 ) -> tuple[list[ProjectRow], str]:
-    filters = json.dumps([province_code, member_id, stage])
+    filters = json.dumps([sorted(province_codes or []), member_id, stage])
     after = paging.decode_cursor(page_token, filters, (int,))
     conditions = []
     if after is not None:
         conditions.append(col(ProjectRow.id) > after[0])
-    if province_code:
-        conditions.append(col(ProjectRow.province_code) == province_code)
+    if province_codes is not None:
+        conditions.append(col(ProjectRow.province_code).in_(province_codes))
     if member_id:
         conditions.append(col(ProjectRow.member_id) == member_id)
     if stage:

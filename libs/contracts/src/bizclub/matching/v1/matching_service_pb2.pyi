@@ -113,18 +113,24 @@ class ListBuyersRequest(_message.Message):
 
     PROVINCE_CODE_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
     province_code: _builtins.str
     """Empty lists every province."""
     kind: _matching_pb2.BuyerKind.ValueType
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest:
+        """In the order buyers registered."""
+
     def __init__(
         self,
         *,
         province_code: _builtins.str = ...,
         kind: _matching_pb2.BuyerKind.ValueType = ...,
+        page: _common_pb2.PageRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "province_code", b"province_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "page", b"page", "province_code", b"province_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -135,16 +141,20 @@ class ListBuyersResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     BUYERS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def buyers(self) -> _containers.RepeatedCompositeFieldContainer[_matching_pb2.Buyer]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
     def __init__(
         self,
         *,
         buyers: _abc.Iterable[_matching_pb2.Buyer] | None = ...,
+        page: _common_pb2.PageResponse | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "page", b"page"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -273,18 +283,24 @@ class ListNeedsRequest(_message.Message):
 
     PROVINCE_CODE_FIELD_NUMBER: _builtins.int
     BUYER_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
     province_code: _builtins.str
     """The buyer's province; empty lists every province."""
     buyer_id: _builtins.str
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest:
+        """In the order needs were published."""
+
     def __init__(
         self,
         *,
         province_code: _builtins.str = ...,
         buyer_id: _builtins.str = ...,
+        page: _common_pb2.PageRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_id", b"buyer_id", "province_code", b"province_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_id", b"buyer_id", "page", b"page", "province_code", b"province_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -295,16 +311,20 @@ class ListNeedsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NEEDS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def needs(self) -> _containers.RepeatedCompositeFieldContainer[_matching_pb2.Need]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
     def __init__(
         self,
         *,
         needs: _abc.Iterable[_matching_pb2.Need] | None = ...,
+        page: _common_pb2.PageResponse | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["needs", b"needs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["needs", b"needs", "page", b"page"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -389,20 +409,26 @@ class ListOffersRequest(_message.Message):
     PROVINCE_CODE_FIELD_NUMBER: _builtins.int
     MEMBER_ID_FIELD_NUMBER: _builtins.int
     ACTIVE_ONLY_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
     province_code: _builtins.str
     """The member's province; empty lists every province."""
     member_id: _builtins.str
     active_only: _builtins.bool
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest:
+        """By member, then offer."""
+
     def __init__(
         self,
         *,
         province_code: _builtins.str = ...,
         member_id: _builtins.str = ...,
         active_only: _builtins.bool = ...,
+        page: _common_pb2.PageRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_only", b"active_only", "member_id", b"member_id", "province_code", b"province_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_only", b"active_only", "member_id", b"member_id", "page", b"page", "province_code", b"province_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -413,16 +439,20 @@ class ListOffersResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OFFERS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def offers(self) -> _containers.RepeatedCompositeFieldContainer[_matching_pb2.Offer]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
     def __init__(
         self,
         *,
         offers: _abc.Iterable[_matching_pb2.Offer] | None = ...,
+        page: _common_pb2.PageResponse | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["offers", b"offers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["offers", b"offers", "page", b"page"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -117,6 +117,11 @@ class MembershipServiceStub:
                 request_serializer=bizclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMentorshipsRequest.SerializeToString,
                 response_deserializer=bizclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMentorshipsResponse.FromString,
                 _registered_method=True)
+        self.EraseMemberPersonalData = channel.unary_unary(
+                '/bizclub.membership.v1.MembershipService/EraseMemberPersonalData',
+                request_serializer=bizclub_dot_membership_dot_v1_dot_membership__service__pb2.EraseMemberPersonalDataRequest.SerializeToString,
+                response_deserializer=bizclub_dot_membership_dot_v1_dot_membership__service__pb2.EraseMemberPersonalDataResponse.FromString,
+                _registered_method=True)
 
 
 class MembershipServiceServicer:
@@ -230,6 +235,16 @@ class MembershipServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseMemberPersonalData(self, request, context):
+        """PDPA erasure request: removes the member's contact person (name, phone, e-mail,
+        national ID) for good, keeping the anonymous record statistics are built from.
+        The province's officer or the member themself may ask. Idempotent.
+        Errors: NOT_FOUND (member).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MembershipServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -312,6 +327,11 @@ def add_MembershipServiceServicer_to_server(servicer, server):
                     servicer.ListMentorships,
                     request_deserializer=bizclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMentorshipsRequest.FromString,
                     response_serializer=bizclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMentorshipsResponse.SerializeToString,
+            ),
+            'EraseMemberPersonalData': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseMemberPersonalData,
+                    request_deserializer=bizclub_dot_membership_dot_v1_dot_membership__service__pb2.EraseMemberPersonalDataRequest.FromString,
+                    response_serializer=bizclub_dot_membership_dot_v1_dot_membership__service__pb2.EraseMemberPersonalDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -749,6 +769,33 @@ class MembershipService:
             '/bizclub.membership.v1.MembershipService/ListMentorships',
             bizclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMentorshipsRequest.SerializeToString,
             bizclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMentorshipsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseMemberPersonalData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bizclub.membership.v1.MembershipService/EraseMemberPersonalData',
+            bizclub_dot_membership_dot_v1_dot_membership__service__pb2.EraseMemberPersonalDataRequest.SerializeToString,
+            bizclub_dot_membership_dot_v1_dot_membership__service__pb2.EraseMemberPersonalDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

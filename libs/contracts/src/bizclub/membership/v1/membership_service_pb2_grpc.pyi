@@ -61,6 +61,12 @@ class MembershipServiceStub:
     """Peer mentoring (พี่สอนน้อง): an experienced member coaches a newer one."""
     EndMentorship: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.EndMentorshipRequest, _membership_service_pb2.EndMentorshipResponse]
     ListMentorships: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.ListMentorshipsRequest, _membership_service_pb2.ListMentorshipsResponse]
+    EraseMemberPersonalData: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.EraseMemberPersonalDataRequest, _membership_service_pb2.EraseMemberPersonalDataResponse]
+    """PDPA erasure request: removes the member's contact person (name, phone, e-mail,
+    national ID) for good, keeping the anonymous record statistics are built from.
+    The province's officer or the member themself may ask. Idempotent.
+    Errors: NOT_FOUND (member).
+    """
 
 @_typing.type_check_only
 class MembershipServiceAsyncStub(MembershipServiceStub):
@@ -95,6 +101,12 @@ class MembershipServiceAsyncStub(MembershipServiceStub):
     """Peer mentoring (พี่สอนน้อง): an experienced member coaches a newer one."""
     EndMentorship: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.EndMentorshipRequest, _membership_service_pb2.EndMentorshipResponse]  # type: ignore[assignment]
     ListMentorships: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.ListMentorshipsRequest, _membership_service_pb2.ListMentorshipsResponse]  # type: ignore[assignment]
+    EraseMemberPersonalData: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.EraseMemberPersonalDataRequest, _membership_service_pb2.EraseMemberPersonalDataResponse]  # type: ignore[assignment]
+    """PDPA erasure request: removes the member's contact person (name, phone, e-mail,
+    national ID) for good, keeping the anonymous record statistics are built from.
+    The province's officer or the member themself may ask. Idempotent.
+    Errors: NOT_FOUND (member).
+    """
 
 class MembershipServiceServicer(metaclass=_abc_1.ABCMeta):
     """The membership of every province's Biz Club network.
@@ -222,5 +234,17 @@ class MembershipServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _membership_service_pb2.ListMentorshipsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_membership_service_pb2.ListMentorshipsResponse, _abc.Awaitable[_membership_service_pb2.ListMentorshipsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def EraseMemberPersonalData(
+        self,
+        request: _membership_service_pb2.EraseMemberPersonalDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.EraseMemberPersonalDataResponse, _abc.Awaitable[_membership_service_pb2.EraseMemberPersonalDataResponse]]:
+        """PDPA erasure request: removes the member's contact person (name, phone, e-mail,
+        national ID) for good, keeping the anonymous record statistics are built from.
+        The province's officer or the member themself may ask. Idempotent.
+        Errors: NOT_FOUND (member).
+        """
 
 def add_MembershipServiceServicer_to_server(servicer: MembershipServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

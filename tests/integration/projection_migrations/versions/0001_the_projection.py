@@ -1,8 +1,8 @@
-"""the projection, its outbox and inbox
+"""the projection, with the runtime's outbox, inbox and audit trail
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 19:17:46.632685
+Create Date: 2026-11-25 19:43:14.511665
 """
 
 from collections.abc import Sequence
@@ -17,6 +17,27 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "audit_record",
+        sa.Column("audit_id", sa.String(length=36), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=30), nullable=False),
+        sa.Column("caller_provinces", sa.JSON(), nullable=True),
+        sa.Column("method", sa.String(length=200), nullable=False),
+        sa.Column("province_code", sa.String(length=10), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=True),
+        sa.PrimaryKeyConstraint("audit_id"),
+    )
+    with op.batch_alter_table("audit_record", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_audit_province_time", ["province_code", "recorded_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_audit_record_recorded_at"), ["recorded_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_audit_record_subject"), ["subject"], unique=False)
+
     op.create_table(
         "inbox",
         sa.Column("consumer", sa.String(length=100), nullable=False),
@@ -79,3 +100,9 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("inbox")
+    with op.batch_alter_table("audit_record", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_record_subject"))
+        batch_op.drop_index(batch_op.f("ix_audit_record_recorded_at"))
+        batch_op.drop_index("ix_audit_province_time")
+
+    op.drop_table("audit_record")

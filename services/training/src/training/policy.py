@@ -1,0 +1,104 @@
+"""Who may call what on training: the service's one policy table.
+
+Province officers run their provinces' sessions, enrolments and product projects;
+a member enrols themself and reads their own history and certificates; cluster
+leads and central read; services read. The session catalogue is open to every
+role (it holds no personal data); lists of people's data are narrowed in the handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bizclub.training.v1 import training_service_pb2
+from bizclub_shared.auth import AccessPolicy, Role, Target, lookup_target, rule
+from bizclub_shared.db import Database
+from sqlmodel import col
+
+from training import store
+
+SERVICE_NAME = training_service_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name
+
+CENTRAL, OFFICER, LEAD, MEMBER, SERVICE = (
+    Role.CENTRAL,
+    Role.PROVINCE_OFFICER,
+    Role.CLUSTER_LEAD,
+    Role.MEMBER,
+    Role.SERVICE,
+)
+EVERYONE = (CENTRAL, OFFICER, LEAD, MEMBER, SERVICE)
+READERS = (CENTRAL, OFFICER, LEAD, SERVICE)
+
+
+def access_policy(db: Database) -> AccessPolicy:
+    async def province_of_request(request: Any) -> Target:
+        return Target(request.province_code)
+
+    async def session(request: Any) -> Target | None:
+        s = store.SessionRow
+        return await lookup_target(
+            db, col(s.session_id), request.session_id, province=col(s.province_code)
+        )
+
+    async def place(request: Any) -> Target | None:
+        # An enrolment is the session's province's business, and the member's own.
+        found = await session(request)
+        return Target(found.province, member_id=request.member_id.strip()) if found else None
+
+    async def member(request: Any) -> Target:
+        # Training knows members from membership's events; an enrolment remembers
+        # the member's province even for one not (yet) projected.
+        for table in (store.MemberRefRow, store.EnrollmentRow):
+            found = await lookup_target(
+                db,
+                col(table.member_id),
+                request.member_id,
+                province=col(table.province_code),
+                cluster=col(table.cluster_code),
+                member=col(table.member_id),
+            )
+            if found is not None:
+                return found
+        return Target("")  # unknown here: only nationwide roles may ask
+
+    async def project(request: Any) -> Target | None:
+        p = store.ProjectRow
+        found = await lookup_target(
+            db,
+            col(p.project_id),
+            request.project_id,
+            province=col(p.province_code),
+            member=col(p.member_id),
+        )
+        if found is None:
+            return None
+        # The member's cluster, so a cluster lead sees only their cluster's projects.
+        m = store.MemberRefRow
+        ref = await lookup_target(
+            db,
+            col(m.member_id),
+            found.member_id,
+            province=col(m.province_code),
+            cluster=col(m.cluster_code),
+        )
+        return Target(found.province, ref.cluster if ref else "", found.member_id)
+
+    table = {
+        "ScheduleSession": rule(OFFICER, target=province_of_request),
+        "CancelSession": rule(OFFICER, target=session),
+        "GetSession": rule(*EVERYONE),
+        "ListSessions": rule(*EVERYONE),
+        "EnrollMember": rule(OFFICER, MEMBER, target=place),
+        "CancelEnrollment": rule(OFFICER, MEMBER, target=place),
+        "RecordAttendance": rule(OFFICER, target=session),
+        "CompleteEnrollment": rule(OFFICER, target=session),
+        "GetRoster": rule(*READERS, target=session),
+        "ListMemberEnrollments": rule(*EVERYONE, target=member),
+        "GetCompletionCertificate": rule(CENTRAL, OFFICER, MEMBER, target=place),
+        "StartProductProject": rule(OFFICER, target=member),
+        "AdvanceProductProject": rule(OFFICER, target=project),
+        "CompleteProductProject": rule(OFFICER, target=project),
+        "GetProductProject": rule(*EVERYONE, target=project),
+        "ListProductProjects": rule(*READERS),  # narrowed in the handler
+    }
+    return {f"/{SERVICE_NAME}/{method}": access for method, access in table.items()}

@@ -170,6 +170,9 @@ async def _check_upgraded(start_membership: MembershipFactory, url: str, member_
     again = await service.stub.GetMember(ms.GetMemberRequest(member_id=registered.member_id))
     assert again.member.baseline_monthly_revenue.satang == LARGE_SATANG
     assert query(url, "SELECT count(*) FROM member") == [(2,)]
+    # Every write is in the audit trail.
+    audited = "SELECT count(*) FROM audit_record WHERE method LIKE '%/RegisterMember'"
+    assert query(url, audited) == [(1,)]
 
 
 async def test_a_database_at_the_previous_revision_upgrades_with_its_data(
@@ -185,8 +188,10 @@ async def test_a_database_made_before_migrations_is_adopted_and_upgraded(
     tmp_path: Path, start_membership: MembershipFactory
 ) -> None:
     url = database_url(tmp_path, "membership")
-    # What create_all made before there were migrations: the tables, no version table.
+    # What create_all made before there were migrations: the tables, no version table;
+    # and before the audit trail, no audit table either.
     MEMBERSHIP.upgrade(url, BASELINE)
     execute(url, f"DROP TABLE {MEMBERSHIP.version_table}")
+    execute(url, "DROP TABLE audit_record")
     member_id, _ = _member_at_baseline(url)
     await _check_upgraded(start_membership, url, member_id)

@@ -180,6 +180,13 @@ class Migrations:
         own = self.table_names - {t.__table__.name for t in RUNTIME_TABLES}
         if self.version_table in existing or not (existing & own):
             return
+        # create_all made whatever was missing at every start, so a database from an
+        # older version may lack a table added since (the audit trail): make it as
+        # create_all would have, then record the baseline.
+        missing = [
+            t.__table__ for t in (*self.tables, *RUNTIME_TABLES) if t.__table__.name not in existing
+        ]
+        SQLModel.metadata.create_all(connection, tables=missing)
         context.get_context().stamp(context.script, BASELINE)
 
     def _compare_options(self) -> dict[str, Any]:

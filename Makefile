@@ -7,7 +7,7 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: run test test-slow test-postgres test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
+.PHONY: run run-kafka kafka-start kafka-stop test test-slow test-kafka test-postgres test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
 
 setup: .venv/.synced
 
@@ -21,6 +21,20 @@ $(UV):
 run: setup
 	$(RUN) python -m bizclub_stack
 
+# The same platform on Apache Kafka (deploy/kafka, data kept in var/kafka): the event log
+# lasts across restarts. Kafka stops with the platform (Ctrl-C).
+run-kafka: setup
+	@trap 'deploy/kafka/kafka.sh stop' EXIT; \
+	deploy/kafka/kafka.sh start && \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} BIZCLUB_KAFKA_IDEMPOTENCE=true \
+	    $(RUN) python -m bizclub_stack
+
+kafka-start:
+	deploy/kafka/kafka.sh start
+
+kafka-stop:
+	deploy/kafka/kafka.sh stop
+
 test: setup lint typecheck
 	$(RUN) pytest -q
 
@@ -31,6 +45,22 @@ test-slow: setup
 # PostgreSQL server (the machine's binaries; stopped and deleted at exit, pass or fail).
 test-postgres: setup
 	tools/with-postgres.sh $(RUN) pytest -q -rs tests/integration tests/e2e
+
+# The integration and end-to-end suites against Apache Kafka 4 (KRaft) from Maven Central,
+# run by deploy/kafka/kafka.sh on fresh data; stopped afterwards whatever the outcome.
+# test_embedded_broker.py tests the Tansu launcher itself, so it stays with `make test`.
+KAFKA_TEST_PORT ?= 19092
+KAFKA_TEST_CONTROLLER_PORT ?= 19093
+test-kafka: setup
+	@export KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_TEST_CONTROLLER_PORT) \
+	    KAFKA_STATE_DIR=$(CURDIR)/var/kafka-test; \
+	deploy/kafka/kafka.sh reset && \
+	trap 'deploy/kafka/kafka.sh stop' EXIT && \
+	deploy/kafka/kafka.sh start && \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_TEST_PORT) \
+	BIZCLUB_TEST_KAFKA_SCRIPT=$(CURDIR)/deploy/kafka/kafka.sh \
+	    $(RUN) pytest -q tests/integration tests/e2e \
+	    --ignore=tests/integration/test_embedded_broker.py
 
 lint: setup
 	$(RUN) ruff check .

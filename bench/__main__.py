@@ -8,6 +8,10 @@ register_c1/c16/c64  RegisterMember requests/s from ghz (a separate process) aga
 register_auth_c64    RegisterMember at c64 with access control on, against the same call on
                      a service with it off (bench/membership_without_auth.py) as baseline;
                      each on a fresh SQLite file after the same warm-up.
+monthly_report_c64   SubmitMonthlyReport requests/s from ghz at concurrency 64 against
+                     `python -m feedback` (its relay live), on 1,000 members it learned
+                     from membership's events; baseline register_c64 of the same run
+                     (target: at least 80% of it).
 raw_producer         aiokafka send() + await every future, acks=all, events/s.
 relay                OutboxRelay draining a pre-filled outbox, events/s, against
                      raw_producer as baseline.
@@ -27,18 +31,24 @@ import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from bizclub.membership.v1 import membership_service_pb2, membership_service_pb2_grpc
 from bizclub_shared.broker import EmbeddedBroker
+from bizclub_shared.grpc_server import channel as authorised_channel
 from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
 
 from bench import relay
+from bench.auth import TOKEN
 from bench.cpu import process_cpu, thread_cpu
 from bench.register import LevelResult, Load, find_ghz
-from bench.service import MembershipProcess
+from bench.service import FeedbackProcess, MembershipProcess
 
 RELAY_TOPIC = "bench.relay.v1"
 LEVELS = (1, 16, 64)
 TARGET_RPS, TARGET_P99_MS, TARGET_RELAY_RATIO = 1_000.0, 50.0, 0.25
 TARGET_AUTH_RATIO = 0.9
+TARGET_MONTHLY_RATIO = 0.8
+REPORTING_MEMBERS = 1_000
+CATCH_UP_TIMEOUT = 180.0
 
 
 def emit(name: str, value: float, unit: str, baseline: float | None = None) -> None:
@@ -61,10 +71,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+Levels = dict[int, tuple[LevelResult, LevelResult]]
+
+
 async def register_bench(
     args: argparse.Namespace, tmp: Path, bootstrap: str, broker_pid: int | None
-) -> tuple[dict[int, tuple[LevelResult, LevelResult]], set[str]]:
-    """Per level (Health.Check, RegisterMember) results, and the events committed."""
+) -> tuple[Levels, set[str], LevelResult]:
+    """Per level (Health.Check, RegisterMember) results, the events committed, and the
+    monthly report level (run while membership is still up: feedback learns from it)."""
     ghz = find_ghz()
     profile = args.profile.resolve() if args.profile else None
     async with MembershipProcess(tmp, args.port_base + 1, bootstrap, profile_to=profile) as service:
@@ -103,7 +117,71 @@ async def register_bench(
         registered = service.member_count()
         if registered != registered_ok:
             raise BenchFailed(f"{registered} members in the database, {registered_ok} calls OK")
-        return results, service.event_ids()
+        monthly = await monthly_report_bench(args, tmp, bootstrap, service, ghz)
+        # Read after the approvals the monthly bench made, so they are checked too.
+        return results, service.event_ids(), monthly
+
+
+async def approve(target: str, member_ids: list[str]) -> None:
+    """Approve the members (32 calls at a time), so that they may report."""
+    limit = asyncio.Semaphore(32)
+    async with authorised_channel(target, token=lambda: TOKEN) as channel:
+        stub = membership_service_pb2_grpc.MembershipServiceStub(channel)
+
+        async def one(member_id: str) -> None:
+            async with limit:
+                await stub.ApproveMember(
+                    membership_service_pb2.ApproveMemberRequest(
+                        member_id=member_id, resolution="มติคณะกรรมการ 1/2569"
+                    ),
+                    timeout=30,
+                )
+
+        await asyncio.gather(*(one(m) for m in member_ids))
+
+
+async def monthly_report_bench(
+    args: argparse.Namespace,
+    tmp: Path,
+    bootstrap: str,
+    membership: MembershipProcess,
+    ghz: Path,
+) -> LevelResult:
+    """SubmitMonthlyReport at c64 against feedback, once it knows the approved members."""
+    member_ids = membership.member_ids(REPORTING_MEMBERS)
+    await approve(membership.target, member_ids)
+    await membership.wait_drained()
+    async with FeedbackProcess(tmp, args.port_base + 3, bootstrap) as feedback:
+        started = time.monotonic()
+        everyone = membership.member_count()
+        while feedback.members("active") < len(member_ids) or feedback.members() < everyone:
+            if time.monotonic() - started > CATCH_UP_TIMEOUT:
+                raise BenchFailed(f"feedback did not learn the members in {CATCH_UP_TIMEOUT:g} s")
+            await asyncio.sleep(0.2)
+        note(
+            f"feedback on {feedback.target} learned {everyone} members "
+            f"({len(member_ids)} approved) from the topic in {time.monotonic() - started:.1f} s"
+        )
+        load = Load(ghz, feedback.target, tmp)
+        warmup = await load.monthly_reports(member_ids, 16, args.warmup)
+        _check(warmup, "monthly reports warm-up")
+        await feedback.wait_drained()
+        server_before = thread_cpu(feedback.pid)
+        result = await load.monthly_reports(member_ids, 64, args.seconds)
+        backlog = feedback.pending_events()
+        drain = await feedback.wait_drained()
+        server = {k: v - server_before.get(k, 0.0) for k, v in thread_cpu(feedback.pid).items()}
+        note(
+            f"monthly reports c64: {result.count} calls, {result.failed} failed, "
+            f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms; outbox backlog at end "
+            f"{backlog} events, drained in {drain:.2f} s; CPU "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(server.items()) if v >= 0.05)
+        )
+        _check(result, "monthly reports c64")
+        stored = feedback.report_count()
+        if stored != warmup.count + result.count:
+            raise BenchFailed(f"{stored} reports stored, {warmup.count + result.count} calls OK")
+        return result
 
 
 async def auth_bench(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tuple[float, float]:
@@ -174,7 +252,7 @@ async def run(args: argparse.Namespace) -> int:
             note(f"tansu on {bootstrap}, membership on 127.0.0.1:{args.port_base + 1}, in {tmp}")
 
             try:
-                results, committed = await register_bench(args, tmp, bootstrap, broker.pid)
+                results, committed, monthly = await register_bench(args, tmp, bootstrap, broker.pid)
             except BenchFailed as exc:
                 note(f"FAILED: {exc}")
                 return 1
@@ -189,6 +267,7 @@ async def run(args: argparse.Namespace) -> int:
             c64 = results[64][1]
             emit("register_c64_p50", c64.p50_ms, "ms")
             emit("register_c64_p99", c64.p99_ms, "ms")
+            emit("monthly_report_c64", monthly.rps, "req/s", baseline=c64.rps)
 
             try:
                 with_auth, without_auth = await auth_bench(args, tmp, bootstrap)
@@ -207,6 +286,10 @@ async def run(args: argparse.Namespace) -> int:
         checks = [
             (f"register_c64 >= {TARGET_RPS:g} req/s", c64.rps >= TARGET_RPS),
             (f"register_c64_p99 <= {TARGET_P99_MS:g} ms", c64.p99_ms <= TARGET_P99_MS),
+            (
+                f"monthly_report_c64 >= {TARGET_MONTHLY_RATIO:.0%} of register_c64",
+                monthly.rps / c64.rps >= TARGET_MONTHLY_RATIO,
+            ),
             (
                 f"relay >= {TARGET_RELAY_RATIO:.0%} of raw_producer",
                 drained / raw >= TARGET_RELAY_RATIO,
@@ -230,7 +313,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds at c16 first")
     parser.add_argument("--events", type=int, default=50_000, help="relay and raw producer")
     parser.add_argument(
-        "--port-base", type=int, default=19700, help="broker on it, membership on it + 1"
+        "--port-base",
+        type=int,
+        default=19700,
+        help="broker on it, membership on it + 1 (+ 2 with access control off), feedback + 3",
     )
     parser.add_argument(
         "--profile",

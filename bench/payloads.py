@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from bizclub.common.v1 import common_pb2
+from bizclub.feedback.v1 import feedback_pb2, feedback_service_pb2
 from bizclub.membership.v1 import events_pb2, membership_pb2, membership_service_pb2
 from bizclub_shared.envelope import Envelope
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -95,6 +96,30 @@ def registrations_file(first_serial: int, count: int) -> bytes:
     out = bytearray()
     for serial in range(first_serial, first_serial + count):
         data = registration(serial).SerializeToString()
+        out += _varint(len(data)) + data
+    return bytes(out)
+
+
+def monthly_reports_file(member_ids: list[str], first: int, count: int, today: datetime) -> bytes:
+    """Monthly reports `first` to `first + count` of a sequence in which every (member,
+    month) pair comes once: all members for this month, then all for the month before...
+    Figures vary around the 80,000 THB baseline."""
+    out = bytearray()
+    for n in range(first, first + count):
+        back, member = divmod(n, len(member_ids))
+        year, month = divmod(today.year * 12 + today.month - 1 - back, 12)
+        data = feedback_service_pb2.SubmitMonthlyReportRequest(
+            member_id=member_ids[member],
+            month=feedback_pb2.ReportMonth(year=year, month=month + 1),
+            figures=feedback_pb2.MonthlyFigures(
+                revenue=common_pb2.Money(satang=8_000_000 + n % 977 * 10_000, currency_code="THB"),
+                sales_channels=[
+                    common_pb2.SALES_CHANNEL_LOCAL_MARKET,
+                    common_pb2.SALES_CHANNEL_ONLINE_MARKETPLACE,
+                ],
+                employees=3 + n % 7,
+            ),
+        ).SerializeToString()
         out += _varint(len(data)) + data
     return bytes(out)
 

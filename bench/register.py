@@ -1,4 +1,5 @@
-"""gRPC load from a separate process: ghz, fed pre-built unique RegisterMember requests.
+"""gRPC load from a separate process: ghz, fed pre-built unique requests (RegisterMember,
+SubmitMonthlyReport).
 
 ghz sends message `RequestNumber % len(messages)` of a length-delimited binary file,
 so a file with more messages than a level can send gives every request its own
@@ -13,19 +14,22 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from bizclub.feedback.v1 import feedback_service_pb2
 from bizclub.membership.v1 import membership_service_pb2
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FileDescriptor
 from grpc_health.v1 import health_pb2
 
 from bench.auth import TOKEN
-from bench.payloads import registrations_file
+from bench.payloads import monthly_reports_file, registrations_file
 
 ROOT = Path(__file__).resolve().parent.parent
 GHZ_VERSION = "v0.93.0"
 REGISTER = "bizclub.membership.v1.MembershipService.RegisterMember"
+MONTHLY_REPORT = "bizclub.feedback.v1.FeedbackService.SubmitMonthlyReport"
 HEALTH = "grpc.health.v1.Health.Check"
 
 
@@ -93,9 +97,14 @@ class Load:
         self._work_dir = work_dir
         self._max_rps = max_rps  # sizes each level's message file
         self._next_serial = 1
+        self._next_report = 0
         self._protoset = work_dir / "bench.protoset"
         self._protoset.write_bytes(
-            protoset(membership_service_pb2.DESCRIPTOR, health_pb2.DESCRIPTOR)
+            protoset(
+                membership_service_pb2.DESCRIPTOR,
+                feedback_service_pb2.DESCRIPTOR,
+                health_pb2.DESCRIPTOR,
+            )
         )
         self._health_request = work_dir / "health.bin"
         # One length-delimited empty message: ghz needs at least one.
@@ -108,6 +117,21 @@ class Load:
         self._next_serial += count
         try:
             return await self._ghz_level(REGISTER, data, concurrency, seconds)
+        finally:
+            data.unlink()
+
+    async def monthly_reports(
+        self, member_ids: list[str], concurrency: int, seconds: float
+    ) -> LevelResult:
+        """SubmitMonthlyReport at one level; every request a new (member, month)."""
+        count = int(self._max_rps * (seconds + 2))
+        data = self._work_dir / f"reports-{self._next_report}.bin"
+        data.write_bytes(
+            monthly_reports_file(member_ids, self._next_report, count, datetime.now(UTC))
+        )
+        self._next_report += count
+        try:
+            return await self._ghz_level(MONTHLY_REPORT, data, concurrency, seconds)
         finally:
             data.unlink()
 

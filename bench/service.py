@@ -1,4 +1,4 @@
-"""The membership service as its own process, on a fresh SQLite file."""
+"""A service as its own process, on a fresh SQLite file: membership, and feedback."""
 
 from __future__ import annotations
 
@@ -24,33 +24,37 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT, DRAIN_TIMEOUT, STOP_TIMEOUT = 60.0, 60.0, 15.0
 
 
-class MembershipProcess:
-    """`python -m membership` (or the cProfile hook) with its env; stopped with SIGTERM."""
+class ServiceProcess:
+    """`python -m <module>` (the service `name` by default) with its env, SERVING before
+    use; stopped with SIGTERM."""
 
     def __init__(
         self,
+        name: str,
+        env_prefix: str,
         data_dir: Path,
         port: int,
         bootstrap_servers: str,
         *,
+        module: str = "",
         profile_to: Path | None = None,
-        without_auth: bool = False,
     ) -> None:
+        self.name = name
         self.port = port
         self.target = f"127.0.0.1:{port}"
-        self.db_path = data_dir / "membership.db"
-        self.log_path = data_dir / "membership.log"
+        self.db_path = data_dir / f"{name}.db"
+        self.log_path = data_dir / f"{name}.log"
         self._env = {
             **os.environ,
-            "MEMBERSHIP_GRPC_HOST": "127.0.0.1",
-            "MEMBERSHIP_GRPC_PORT": str(port),
-            "MEMBERSHIP_DATABASE_URL": f"sqlite:///{self.db_path}",
-            "MEMBERSHIP_SEED_DEMO_DATA": "false",
+            f"{env_prefix}GRPC_HOST": "127.0.0.1",
+            f"{env_prefix}GRPC_PORT": str(port),
+            f"{env_prefix}DATABASE_URL": f"sqlite:///{self.db_path}",
+            f"{env_prefix}SEED_DEMO_DATA": "false",
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "BIZCLUB_LOG_LEVEL": "WARNING",
             "BIZCLUB_AUTH_KEYS": KEYS_JSON,
         }
-        module = "bench.membership_without_auth" if without_auth else "membership"
+        module = module or name
         if profile_to is not None:
             module = "bench.profile_membership"
             self._env["BENCH_PROFILE_OUT"] = str(profile_to)
@@ -77,7 +81,7 @@ class MembershipProcess:
             health = health_pb2_grpc.HealthStub(channel)
             while True:
                 if self._proc.returncode is not None:
-                    raise RuntimeError("membership exited at start:\n" + _tail(self.log_path))
+                    raise RuntimeError(f"{self.name} exited at start:\n" + _tail(self.log_path))
                 try:
                     reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -85,11 +89,8 @@ class MembershipProcess:
                 except grpc.aio.AioRpcError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"membership not SERVING after {START_TIMEOUT:g} s")
+                    raise RuntimeError(f"{self.name} not SERVING after {START_TIMEOUT:g} s")
                 await asyncio.sleep(0.2)
-        async with authorised_channel(self.target, token=lambda: TOKEN) as authorised:
-            stub = membership_service_pb2_grpc.MembershipServiceStub(authorised)
-            await stub.CreateNetwork(network_request(), timeout=10.0)
 
     def _query(self, sql: str) -> list[tuple[object, ...]]:
         # Read-only, from this process: WAL lets it read while the service writes.
@@ -111,9 +112,6 @@ class MembershipProcess:
     def pending_events(self) -> int:
         """Outbox rows not yet published."""
         return self._count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-
-    def member_count(self) -> int:
-        return self._count("SELECT count(*) FROM member")
 
     async def wait_drained(self) -> float:
         """Seconds until the relay has published every committed event."""
@@ -152,6 +150,56 @@ class MembershipProcess:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+class MembershipProcess(ServiceProcess):
+    """`python -m membership` (or the cProfile hook, or with access control off), with
+    the Udon Thani network made."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        bootstrap_servers: str,
+        *,
+        profile_to: Path | None = None,
+        without_auth: bool = False,
+    ) -> None:
+        super().__init__(
+            "membership",
+            "MEMBERSHIP_",
+            data_dir,
+            port,
+            bootstrap_servers,
+            module="bench.membership_without_auth" if without_auth else "",
+            profile_to=profile_to,
+        )
+
+    async def start(self) -> None:
+        await super().start()
+        async with authorised_channel(self.target, token=lambda: TOKEN) as authorised:
+            stub = membership_service_pb2_grpc.MembershipServiceStub(authorised)
+            await stub.CreateNetwork(network_request(), timeout=10.0)
+
+    def member_count(self) -> int:
+        return self._count("SELECT count(*) FROM member")
+
+    def member_ids(self, limit: int) -> list[str]:
+        return [str(r[0]) for r in self._query(f"SELECT member_id FROM member LIMIT {limit}")]
+
+
+class FeedbackProcess(ServiceProcess):
+    """`python -m feedback`: it learns members from membership's topic."""
+
+    def __init__(self, data_dir: Path, port: int, bootstrap_servers: str) -> None:
+        super().__init__("feedback", "FEEDBACK_", data_dir, port, bootstrap_servers)
+
+    def members(self, status: str = "") -> int:
+        where = f" WHERE status = '{status}'" if status else ""
+        return self._count(f"SELECT count(*) FROM feedback_member{where}")
+
+    def report_count(self) -> int:
+        return self._count("SELECT count(*) FROM feedback_monthly_report")
 
 
 def _tail(path: Path, lines: int = 20) -> str:

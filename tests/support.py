@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.record.memory_records import MemoryRecords
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import membership_pb2, membership_service_pb2
 from bizclub_shared.auth import Caller, Role, SigningKeys
@@ -129,19 +131,13 @@ async def read_topic(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
+        # Ask for the topic by name: Apache Kafka's first metadata answer lists no topics
+        # (Tansu's lists them all). Not by stopping and starting a fresh consumer:
+        # aiokafka 0.14 raises CancelledError from a group-less consumer stopped at once.
+        await consumer._client.add_topic(topic)
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
-        if not partitions:
-            await consumer.stop()
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap_servers, enable_auto_commit=False
-            )
-            await consumer.start()
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         records: list[Record] = []
@@ -179,5 +175,54 @@ async def read_topic(
         await consumer.stop()
 
 
+async def end_offsets_total(bootstrap_servers: str, topic: str) -> int:
+    """The sum of the topic's end offsets: its record count on Apache Kafka."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.add_topic(topic)
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"topic {topic} has no partitions"
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
 async def _at_end(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
     return await consumer.position(tp) >= end
+
+
+@dataclass(frozen=True)
+class BatchProducer:
+    """Who wrote a record batch, as the broker stores it: producer id -1 for a plain producer."""
+
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+
+
+async def batch_producer(bootstrap_servers: str, record: Record) -> BatchProducer:
+    """The producer id and sequence of the stored batch that holds `record`.
+
+    Consumers do not show these, so this sends a Fetch itself and reads the batch header.
+    An idempotent producer's batches carry the id the broker gave it and a sequence.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        client = consumer._client
+        await client.add_topic(record.topic)
+        leader = client.cluster.leader_for_partition(TopicPartition(record.topic, record.partition))
+        request = FetchRequest(
+            500, 1, 1 << 20, 0, [(record.topic, [(record.partition, record.offset, 1 << 20)])]
+        )
+        response = await client.send(leader, request)
+        [(_, [(_, error_code, _, *partition_data)])] = response.topics
+        assert error_code == 0, f"fetch failed with error code {error_code}"
+        batches = MemoryRecords(partition_data[-1])
+        while (batch := batches.next_batch()) is not None:
+            if any(r.offset == record.offset for r in batch):
+                return BatchProducer(batch.producer_id, batch.producer_epoch, batch.base_sequence)
+        raise AssertionError(f"no batch holds offset {record.offset} of {record.topic}")
+    finally:
+        await consumer.stop()

@@ -27,6 +27,8 @@ import grpc
 import pytest
 from bizclub.audit.v1 import audit_service_pb2
 from bizclub.common.v1 import common_pb2
+from bizclub.feedback.v1 import feedback_pb2 as fp
+from bizclub.feedback.v1 import feedback_service_pb2 as fs
 from bizclub.matching.v1 import matching_pb2 as mp
 from bizclub.matching.v1 import matching_service_pb2 as mts
 from bizclub.membership.v1 import membership_pb2
@@ -34,6 +36,7 @@ from bizclub.membership.v1 import membership_service_pb2 as ms
 from bizclub.training.v1 import training_pb2 as tp
 from bizclub.training.v1 import training_service_pb2 as ts
 from bizclub_shared.auth import Caller, Role, SigningKeys
+from feedback import store as feedback_store
 from google.protobuf.message import Message
 from matching import store as matching_store
 from membership import store as membership_store
@@ -42,6 +45,7 @@ from sqlmodel import col
 from training import store as training_store
 
 from tests.conftest import Broker, MembershipFactory
+from tests.integration.feedback_support import running_feedback
 from tests.integration.matching_support import running_matching
 from tests.integration.training_support import training_factory
 from tests.support import CENTRAL, TEST_KEYS, officer_of, registration, token_for
@@ -65,6 +69,11 @@ class Ids:
     need: str
     event: str
     meeting: str
+    survey: str
+    issue: str
+    announcement: str
+    network_meeting: str
+    action_item: str
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,14 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     # Suggestions: for a member (theirs), a need or an event of the province.
     "member suggestions": (A, A, D, A, D, A, D, A),
     "audit": (A, D, D, D, D, D, D, D),
+    # Lists that name a province: its officers, leads, central, services (members: theirs only).
+    "province list": (A, A, D, A, A, D, D, A),
+    # A province's announcements and problem reports' handling: its office, or the centre.
+    "office or centre write": (A, A, D, D, D, D, D, D),
+    # Reporting a problem: a member for themself, an officer or lead of the province.
+    "report a problem": (D, A, D, A, A, A, D, D),
+    # Only the member themself (a read receipt).
+    "member only": (D, D, D, D, D, A, D, D),
 }
 
 
@@ -187,11 +204,43 @@ def table(ids: Ids) -> list[Row]:
         ("SignDeal", mts.SignDealRequest(meeting_id=ids.meeting), mts.SignDealResponse, "officer write"),
         ("RecordFairSales", mts.RecordFairSalesRequest(matching_event_id=ids.event, member_id=ids.member), mts.RecordFairSalesResponse, "officer write"),
     ]
+    month = fp.ReportMonth(year=2569, month=1)
+    figures = fp.MonthlyFigures(revenue=common_pb2.Money(satang=9_000_000, currency_code="THB"))
+    office = fp.ViewerScope(province_code=UDON)
+    feedback_rows = [
+        ("CreateSurvey", fs.CreateSurveyRequest(province_code=UDON, title_th="แบบสำรวจ"), fs.CreateSurveyResponse, "officer write"),
+        ("GetSurvey", fs.GetSurveyRequest(survey_id=ids.survey), fs.GetSurveyResponse, "public read"),
+        ("ListSurveys", fs.ListSurveysRequest(province_code=UDON), fs.ListSurveysResponse, "province list"),
+        ("AnswerSurvey", fs.AnswerSurveyRequest(survey_id=ids.survey, member_id=ids.member), fs.AnswerSurveyResponse, "member's own write"),
+        ("GetSurveyResults", fs.GetSurveyResultsRequest(survey_id=ids.survey), fs.GetSurveyResultsResponse, "province read"),
+        ("ReportIssue", fs.ReportIssueRequest(province_code=UDON, member_id=ids.member, description_th="ปัญหา"), fs.ReportIssueResponse, "report a problem"),
+        ("AcknowledgeIssue", fs.AcknowledgeIssueRequest(issue_id=ids.issue, viewer=office), fs.AcknowledgeIssueResponse, "office or centre write"),
+        ("StartIssueWork", fs.StartIssueWorkRequest(issue_id=ids.issue, viewer=office), fs.StartIssueWorkResponse, "office or centre write"),
+        ("EscalateIssue", fs.EscalateIssueRequest(issue_id=ids.issue, viewer=office), fs.EscalateIssueResponse, "office or centre write"),
+        ("ResolveIssue", fs.ResolveIssueRequest(issue_id=ids.issue, viewer=office), fs.ResolveIssueResponse, "office or centre write"),
+        ("GetIssue", fs.GetIssueRequest(issue_id=ids.issue, viewer=office), fs.GetIssueResponse, "province list"),
+        ("ListIssues", fs.ListIssuesRequest(viewer=office), fs.ListIssuesResponse, "province list"),
+        ("PublishAnnouncement", fs.PublishAnnouncementRequest(from_province_code=UDON, title_th="ข่าว"), fs.PublishAnnouncementResponse, "office or centre write"),
+        ("MarkAnnouncementRead", fs.MarkAnnouncementReadRequest(announcement_id=ids.announcement, member_id=ids.member), fs.MarkAnnouncementReadResponse, "member only"),
+        ("GetAnnouncement", fs.GetAnnouncementRequest(announcement_id=ids.announcement), fs.GetAnnouncementResponse, "public read"),
+        ("ListAnnouncements", fs.ListAnnouncementsRequest(province_code=UDON), fs.ListAnnouncementsResponse, "province list"),
+        ("ScheduleMeeting", fs.ScheduleMeetingRequest(province_code=UDON, title_th="ประชุม"), fs.ScheduleMeetingResponse, "officer write"),
+        ("RecordMeetingHeld", fs.RecordMeetingHeldRequest(meeting_id=ids.network_meeting), fs.RecordMeetingHeldResponse, "officer write"),
+        ("UpdateActionItem", fs.UpdateActionItemRequest(action_item_id=ids.action_item), fs.UpdateActionItemResponse, "officer write"),
+        ("GetMeeting", fs.GetMeetingRequest(meeting_id=ids.network_meeting), fs.GetMeetingResponse, "province read"),
+        ("ListMeetings", fs.ListMeetingsRequest(province_code=UDON), fs.ListMeetingsResponse, "province list"),
+        ("SubmitMonthlyReport", fs.SubmitMonthlyReportRequest(member_id=ids.member, month=month, figures=figures), fs.SubmitMonthlyReportResponse, "member's own write"),
+        ("ReviseMonthlyReport", fs.ReviseMonthlyReportRequest(member_id=ids.member, month=month, figures=figures), fs.ReviseMonthlyReportResponse, "member's own write"),
+        ("GetMonthlyReport", fs.GetMonthlyReportRequest(member_id=ids.member, month=month), fs.GetMonthlyReportResponse, "member read"),
+        ("ListMonthlyReports", fs.ListMonthlyReportsRequest(province_code=UDON), fs.ListMonthlyReportsResponse, "province list"),
+    ]
     # fmt: on
     audit = audit_service_pb2
     rows = [Row("membership", mem + m, r, t, k) for m, r, t, k in member_rows]
     rows += [Row("training", trn + m, r, t, k) for m, r, t, k in training_rows]
     rows += [Row("matching", mat + m, r, t, k) for m, r, t, k in matching_rows]
+    fbk = "/bizclub.feedback.v1.FeedbackService/"
+    rows += [Row("feedback", fbk + m, r, t, k) for m, r, t, k in feedback_rows]
     rows += [
         Row(
             s,
@@ -200,7 +249,7 @@ def table(ids: Ids) -> list[Row]:
             audit.ListAuditRecordsResponse,
             "audit",
         )
-        for s in ("membership", "training", "matching")
+        for s in ("membership", "training", "matching", "feedback")
     ]
     return rows
 
@@ -249,12 +298,16 @@ async def platform(
     other = (await membership.stub.RegisterMember(registration(province_code=KHON_KAEN))).member
     async with training_factory(tmp_path, broker) as make_training:
         training = await make_training(membership.address, **seed)
-        async with running_matching(tmp_path, broker, **seed) as matching:
-            ids = await discover(membership, training, matching, other.member_id)
+        async with (
+            running_matching(tmp_path, broker, **seed) as matching,
+            running_feedback(tmp_path, broker, **seed) as feedback,
+        ):
+            ids = await discover(membership, training, matching, feedback, other.member_id)
             addresses = {
                 "membership": membership.address,
                 "training": training.address,
                 "matching": f"127.0.0.1:{matching.app.runtime.server.port}",  # type: ignore[union-attr]
+                "feedback": f"127.0.0.1:{feedback.app.runtime.server.port}",  # type: ignore[union-attr]
             }
             channels = {name: grpc.aio.insecure_channel(a) for name, a in addresses.items()}
             try:
@@ -264,7 +317,9 @@ async def platform(
                     await channel.close()
 
 
-async def discover(membership: Any, training: Any, matching: Any, other_member: str) -> Ids:
+async def discover(
+    membership: Any, training: Any, matching: Any, feedback: Any, other_member: str
+) -> Ids:
     """Ids of seeded TH-41 data, read straight from each service's database."""
 
     async def first(db: Any, query: Any) -> str:
@@ -296,6 +351,24 @@ async def discover(membership: Any, training: Any, matching: Any, other_member: 
     need = await first(db, select(col(x.NeedRow.need_id)))
     event = await first(db, select(col(x.MatchingEventRow.matching_event_id)))
     meeting = await first(db, select(col(x.MeetingRow.meeting_id)))
+    f, fdb = feedback_store, feedback.app.runtime.db
+    udon = UDON
+    survey = await first(
+        fdb, select(col(f.SurveyRow.survey_id)).where(col(f.SurveyRow.province_code) == udon)
+    )
+    issue = await first(
+        fdb, select(col(f.IssueRow.issue_id)).where(col(f.IssueRow.province_code) == udon)
+    )
+    announcement = await first(fdb, select(col(f.AnnouncementRow.announcement_id)))
+    network_meeting = await first(
+        fdb, select(col(f.MeetingRow.meeting_id)).where(col(f.MeetingRow.province_code) == udon)
+    )
+    action_item = await first(
+        fdb,
+        select(col(f.ActionItemRow.action_item_id)).where(
+            col(f.ActionItemRow.province_code) == udon
+        ),
+    )
     return Ids(
         member,
         cluster,
@@ -308,6 +381,11 @@ async def discover(membership: Any, training: Any, matching: Any, other_member: 
         need,
         event,
         meeting,
+        survey,
+        issue,
+        announcement,
+        network_meeting,
+        action_item,
     )
 
 

@@ -40,7 +40,13 @@ def unused_port() -> int:
 
 @contextmanager
 def membership_process(
-    db_url: str, grpc_port: int, bootstrap_servers: str, log_path: Path, *, idempotence: bool
+    db_url: str,
+    grpc_port: int,
+    bootstrap_servers: str,
+    log_path: Path,
+    *,
+    idempotence: bool,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
@@ -52,6 +58,7 @@ def membership_process(
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "BIZCLUB_KAFKA_IDEMPOTENCE": "true" if idempotence else "false",
         "BIZCLUB_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     with log_path.open("ab") as log:
         proc = subprocess.Popen(

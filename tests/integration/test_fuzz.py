@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import pytest
 from bizclub.audit.v1 import audit_service_pb2
+from bizclub.feedback.v1 import feedback_service_pb2
 from bizclub.matching.v1 import matching_service_pb2
 from bizclub.membership.v1 import membership_service_pb2
 from bizclub.training.v1 import training_service_pb2
@@ -30,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Broker, MembershipFactory
+from tests.integration.feedback_support import running_feedback
 from tests.integration.matching_support import running_matching
 from tests.integration.training_support import training_factory
 from tests.support import OFFICER_EVERYWHERE, registration, token_for, udon_thani_network
@@ -140,6 +142,7 @@ SERVICES: dict[str, list[ServiceDescriptor]] = {
     "membership": [membership_service_pb2.DESCRIPTOR.services_by_name["MembershipService"]],
     "training": [training_service_pb2.DESCRIPTOR.services_by_name["TrainingService"]],
     "matching": [matching_service_pb2.DESCRIPTOR.services_by_name["MatchingService"]],
+    "feedback": [feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"]],
 }
 AUDIT = audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"]
 
@@ -187,12 +190,16 @@ async def test_fuzzing_every_rpc_finds_no_internal_error_and_no_crash(
     member = (await membership.stub.RegisterMember(registration())).member
     async with training_factory(tmp_path, broker) as make_training:
         training = await make_training(membership.address)
-        async with running_matching(tmp_path, broker) as matching:
+        async with (
+            running_matching(tmp_path, broker) as matching,
+            running_feedback(tmp_path, broker) as feedback,
+        ):
             assert matching.app.runtime.server is not None
             addresses = {
                 "membership": membership.address,
                 "training": training.address,
                 "matching": f"127.0.0.1:{matching.app.runtime.server.port}",
+                "feedback": feedback.address,
             }
             failures: list[str] = []
             for name, services in SERVICES.items():

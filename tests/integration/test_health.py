@@ -15,8 +15,8 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 async def test_health_follows_the_broker_down_and_back(
     broker: Broker, start_membership: MembershipFactory
 ) -> None:
-    if broker.embedded is None:
-        pytest.skip("stops the broker: only with the embedded one")
+    if broker.process is None:
+        pytest.skip("stops the broker: needs the embedded one or Kafka under deploy/kafka/kafka.sh")
     service = await start_membership()
     health = health_pb2_grpc.HealthStub(service.channel)
 
@@ -28,8 +28,8 @@ async def test_health_follows_the_broker_down_and_back(
         return not await serving()
 
     await eventually(serving, what="SERVING at start")
-    await broker.embedded.kill()
+    await broker.process.kill()
     await eventually(not_serving, within=30, what="NOT_SERVING without a broker")
-    await broker.embedded.restart()
+    await broker.process.restart()
     await ensure_topics(broker.bootstrap_servers, list(ALL_TOPICS))
     await eventually(serving, within=30, what="SERVING once the broker is back")

@@ -21,6 +21,7 @@ from bizclub.membership.v1 import membership_pb2
 from bizclub.membership.v1 import membership_service_pb2 as ms
 from bizclub_shared.db import sync_url
 from bizclub_shared.migrations import BASELINE, Migrations
+from feedback.migrations import MIGRATIONS as FEEDBACK
 from matching.migrations import MIGRATIONS as MATCHING
 from membership.migrations import MIGRATIONS as MEMBERSHIP
 from sqlalchemy import create_engine, inspect
@@ -31,7 +32,7 @@ from tests.conftest import MembershipFactory
 from tests.databases import database_url, execute, query
 from tests.support import registration, thai_id
 
-SERVICES = {m.service: m for m in (MEMBERSHIP, TRAINING, MATCHING)}
+SERVICES = {m.service: m for m in (MEMBERSHIP, TRAINING, MATCHING, FEEDBACK)}
 # 25 million baht: more satang than a 32-bit integer holds.
 LARGE_SATANG = 2_500_000_000
 

@@ -1,7 +1,8 @@
 """The outbox holds events while the broker is away and delivers them all, in order.
 
-Membership over real gRPC and a real SQLite file; the embedded Tansu is taken down
-and started again (its log is memory-only, so topics are created again after).
+Membership over real gRPC and a real SQLite file; the broker (the embedded Tansu, or
+Apache Kafka under deploy/kafka/kafka.sh) is killed and started again. Tansu's log is
+memory-only, so topics are created again after.
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ def first_deliveries(records: list[Record]) -> Events:
 async def test_events_committed_while_the_broker_is_down_all_arrive_in_order_once_it_is_back(
     broker: Broker, start_membership: MembershipFactory, tmp_path: Path
 ) -> None:
-    if broker.embedded is None:
-        pytest.skip("takes the broker down and up again: embedded Tansu only")
+    if broker.process is None:
+        pytest.skip(
+            "takes the broker down and up again: needs the embedded one or Kafka under "
+            "deploy/kafka/kafka.sh"
+        )
     service = await start_membership()
     db_url = service.app.settings.database_url
     await service.stub.CreateNetwork(udon_thani_network())
@@ -60,9 +64,9 @@ async def test_events_committed_while_the_broker_is_down_all_arrive_in_order_onc
 
     await eventually(nothing_pending, what="NetworkCreated published")
 
-    # A crash-like outage (SIGKILL). stop() would do as well, but Tansu ignores SIGTERM
-    # while clients are connected, so stop() first waits out its 5 s grace.
-    await broker.embedded.kill()
+    # A crash-like outage (SIGKILL). A clean stop would do as well, but Tansu ignores
+    # SIGTERM while clients are connected, so it would first wait out its 5 s grace.
+    await broker.process.kill()
 
     async def join(i: int) -> str:
         member = (
@@ -88,7 +92,7 @@ async def test_events_committed_while_the_broker_is_down_all_arrive_in_order_onc
     assert sorted(expected) == sorted(member_ids)
     assert all([t for t, _ in events] == [REGISTERED, APPROVED] for events in expected.values())
 
-    await broker.embedded.restart()
+    await broker.process.restart()
     await ensure_topics(broker.bootstrap_servers, list(ALL_TOPICS))
 
     async def all_delivered() -> Events | None:

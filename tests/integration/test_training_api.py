@@ -97,6 +97,16 @@ async def world(start_membership: MembershipFactory, start_training: TrainingFac
     applied = (await membership.stub.RegisterMember(registration())).member
     khon_kaen = await active_member(membership, province_code="TH-40", cluster_code="silk-kk")
     training = await start_training(membership.address)
+    # Training authorises calls about a member by the province it learnt from membership's
+    # events: wait until it knows all four, or an officer's call can be refused meanwhile
+    # (seen on Apache Kafka, whose first group join takes longer than Tansu's).
+    members = {m.member_id for m in (textiles, food, applied, khon_kaen)}
+
+    async def all_projected() -> bool:
+        known = {row[0] for row in training.query("SELECT member_id FROM training_member")}
+        return members <= known
+
+    await eventually(all_projected, what="training knowing the four members")
     first = (await training.stub.ScheduleSession(seminar())).session
     workshop = (
         await training.stub.ScheduleSession(

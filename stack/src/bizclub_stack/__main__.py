@@ -49,6 +49,7 @@ SERVICES = [
     ServiceProcess("membership", 50051, "MEMBERSHIP_"),
     ServiceProcess("training", 50052, "TRAINING_"),
     ServiceProcess("matching", 50053, "MATCHING_"),
+    ServiceProcess("feedback", 50054, "FEEDBACK_"),
 ]
 
 

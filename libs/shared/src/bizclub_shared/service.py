@@ -32,7 +32,7 @@ from bizclub_shared.inbox import EventConsumer
 from bizclub_shared.migrations import Migrations
 from bizclub_shared.outbox import OutboxRelay
 from bizclub_shared.settings import ServiceSettings
-from bizclub_shared.telemetry import setup_tracing
+from bizclub_shared.telemetry import export_to_collector, setup_tracing
 from bizclub_shared.thai_text import warm_up
 from bizclub_shared.unit_of_work import Writer
 
@@ -47,7 +47,7 @@ class ServiceRuntime:
         self.keys = SigningKeys.from_json(settings.auth_keys, settings.auth_signing_key_id)
         # This service's token for calling the others.
         self.service_token = ServiceToken(self.keys, settings.service_name)
-        setup_tracing(settings.service_name)
+        export_to_collector(setup_tracing(settings.service_name))
         self.db = Database(settings.resolved_database_url())
         self.writer = Writer(self.db, settings.service_name)
         self.relay = OutboxRelay(

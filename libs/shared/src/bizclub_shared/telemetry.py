@@ -7,6 +7,7 @@ headers; the helpers here convert between the current span and those strings.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -15,13 +16,14 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
     "context_from_traceparent",
     "current_traceparent",
+    "export_to_collector",
     "extract_context",
     "inject_context",
     "setup_tracing",
@@ -53,6 +55,7 @@ _lock = threading.Lock()
 # export every span twice.
 _attached: set[int] = set()
 _traceparent = TraceContextTextMapPropagator()
+_collector_attached = False
 
 
 def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:
@@ -65,9 +68,9 @@ def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Tr
     attached once however often it is passed.
 
     Exporters get a SimpleSpanProcessor (export on span end): right for tests'
-    InMemorySpanExporter. A network exporter from settings would want a
-    BatchSpanProcessor; there is none yet, so with no exporter spans are made
-    (trace ids propagate) but not exported.
+    InMemorySpanExporter. The collector (`export_to_collector`) gets a
+    BatchSpanProcessor; with neither, spans are made (trace ids propagate) but not
+    exported.
     """
     with _lock:
         current = trace.get_tracer_provider()
@@ -88,6 +91,27 @@ def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Tr
             _attached.add(id(exporter))
             _sampler.exporting = True
         return provider
+
+
+def export_to_collector(provider: TracerProvider) -> bool:
+    """Send spans over OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set; True if so.
+
+    The standard OTEL_EXPORTER_OTLP_* variables configure the exporter (e.g.
+    `http://otel-collector:4317`, plain text). Batched, so a slow collector never
+    holds up a call; once per process, however many services run in it.
+    """
+    global _collector_attached
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return False
+    with _lock:
+        if not _collector_attached:
+            # Imported here: a process that does not export never loads the exporter.
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            _collector_attached = True
+            _sampler.exporting = True
+    return True
 
 
 def current_traceparent() -> str | None:

@@ -37,9 +37,11 @@ def access_policy(db: Database) -> AccessPolicy:
     async def province_of_request(request: Any) -> Target:
         return Target(request.province_code)
 
-    async def member(member_id: str) -> Target:
+    async def member(member_id: str) -> Target | None:
         m = store.MemberRow
-        found = await lookup_target(
+        # None when matching has not heard of the member (yet): every handler that
+        # takes a member refuses one it does not know, so nothing is read or written.
+        return await lookup_target(
             db,
             col(m.member_id),
             member_id,
@@ -47,9 +49,8 @@ def access_policy(db: Database) -> AccessPolicy:
             cluster=col(m.cluster_code),
             member=col(m.member_id),
         )
-        return found or Target("")  # not known here: only nationwide roles may ask
 
-    async def member_of_request(request: Any) -> Target:
+    async def member_of_request(request: Any) -> Target | None:
         return await member(request.member_id)
 
     async def buyer(request: Any) -> Target | None:

@@ -50,7 +50,7 @@ class TrainingApp:
         await self.runtime.start(
             [(training_service_pb2_grpc.add_TrainingServiceServicer_to_server, self.api)],
             [SERVICE_NAME],
-            policy.access_policy(self.runtime.db),
+            policy.access_policy(self.runtime.db, self.members),
         )
         if self.settings.seed_demo_data:
             try:

@@ -16,6 +16,7 @@ from bizclub_shared.db import Database
 from sqlmodel import col
 
 from training import store
+from training.members import MembershipClient
 
 SERVICE_NAME = training_service_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name
 
@@ -30,7 +31,7 @@ EVERYONE = (CENTRAL, OFFICER, LEAD, MEMBER, SERVICE)
 READERS = (CENTRAL, OFFICER, LEAD, SERVICE)
 
 
-def access_policy(db: Database) -> AccessPolicy:
+def access_policy(db: Database, members: MembershipClient) -> AccessPolicy:
     async def province_of_request(request: Any) -> Target:
         return Target(request.province_code)
 
@@ -45,21 +46,27 @@ def access_policy(db: Database) -> AccessPolicy:
         found = await session(request)
         return Target(found.province, member_id=request.member_id.strip()) if found else None
 
-    async def member(request: Any) -> Target:
+    async def member(request: Any) -> Target | None:
+        member_id = request.member_id.strip()
+        if not member_id:
+            return None  # the handler names the missing field
         # Training knows members from membership's events; an enrolment remembers
         # the member's province even for one not (yet) projected.
         for table in (store.MemberRefRow, store.EnrollmentRow):
             found = await lookup_target(
                 db,
                 col(table.member_id),
-                request.member_id,
+                member_id,
                 province=col(table.province_code),
                 cluster=col(table.cluster_code),
                 member=col(table.member_id),
             )
             if found is not None:
                 return found
-        return Target("")  # unknown here: only nationwide roles may ask
+        # Just approved, not heard of yet: ask membership (NOT_FOUND there is
+        # INVALID_ARGUMENT here, as in the handlers).
+        facts = await members.member(member_id)
+        return Target(facts.province_code, facts.cluster_code, facts.member_id)
 
     async def project(request: Any) -> Target | None:
         p = store.ProjectRow

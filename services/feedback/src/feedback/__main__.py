@@ -1,0 +1,3 @@
+from feedback.app import main
+
+main()

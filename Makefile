@@ -7,7 +7,7 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: run run-kafka kafka-start kafka-stop test test-slow test-kafka test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
+.PHONY: run run-kafka kafka-start kafka-stop test test-slow test-kafka test-postgres test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
 
 setup: .venv/.synced
 
@@ -40,6 +40,11 @@ test: setup lint typecheck
 
 test-slow: setup
 	$(RUN) pytest -q -m slow || [ $$? -eq 5 ]  # 5: no slow tests selected
+
+# The integration and end-to-end suites with every service's database on a throwaway
+# PostgreSQL server (the machine's binaries; stopped and deleted at exit, pass or fail).
+test-postgres: setup
+	tools/with-postgres.sh $(RUN) pytest -q -rs tests/integration tests/e2e
 
 # The integration and end-to-end suites against Apache Kafka 4 (KRaft) from Maven Central,
 # run by deploy/kafka/kafka.sh on fresh data; stopped afterwards whatever the outcome.

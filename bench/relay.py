@@ -11,6 +11,7 @@ from bizclub_shared.db import Database
 from bizclub_shared.outbox import OutboxEvent, OutboxRelay
 from bizclub_shared.telemetry import setup_tracing
 from bizclub_shared.unit_of_work import Writer
+from membership.migrations import MIGRATIONS as MEMBERSHIP_MIGRATIONS
 from sqlalchemy import insert
 
 from bench.payloads import SOURCE, Event, events
@@ -78,12 +79,13 @@ async def relay(bootstrap_servers: str, topic: str, batch: list[Event], db_path:
     """events/s of OutboxRelay draining a pre-filled outbox (fresh SQLite file, as the service)."""
     setup_tracing(SOURCE)  # spans are made per event in the service too
     # Wired as ServiceRuntime wires it, with the service's defaults.
-    db = Database(f"sqlite:///{db_path}")
+    url = f"sqlite:///{db_path}"
+    MEMBERSHIP_MIGRATIONS.upgrade(url)  # a service's database, outbox included
+    db = Database(url)
     writer = Writer(db, SOURCE)
     relay = OutboxRelay(db, writer, bootstrap_servers)
     await writer.start()
     try:
-        db.create_tables([OutboxEvent])
         # Warm-up: connect, fetch metadata, warm the statement caches.
         await asyncio.to_thread(_fill, db, _rows(topic, batch[:WARMUP_EVENTS]))
         await _drain(relay)

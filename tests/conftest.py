@@ -23,6 +23,7 @@ from bizclub_shared.broker import EmbeddedBroker
 from bizclub_shared.topics import ALL_TOPICS, ensure_topics
 from membership.app import MembershipApp, MembershipSettings
 
+from tests.databases import database_url
 from tests.support import TEST_AUTH_KEYS_JSON, client_channel
 
 EXTERNAL_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -93,7 +94,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
 
 def membership_settings(tmp_path: Path, broker: Broker, **overrides: Any) -> MembershipSettings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'membership.db'}",
+        "database_url": database_url(tmp_path, "membership"),
         "kafka_bootstrap_servers": broker.bootstrap_servers,
         "kafka_idempotence": broker.idempotence,
         "grpc_host": "127.0.0.1",
@@ -123,7 +124,7 @@ MembershipFactory = Callable[..., Any]
 
 @pytest.fixture
 async def start_membership(tmp_path: Path, broker: Broker) -> AsyncIterator[MembershipFactory]:
-    """Start a membership service in this process (real SQLite file, real broker)."""
+    """Start a membership service in this process (real database, real broker)."""
     running: list[RunningMembership] = []
 
     async def start(**overrides: Any) -> RunningMembership:

@@ -37,6 +37,8 @@ from bizclub.membership.v1 import (
 )
 from bizclub_stack.__main__ import SERVICES
 
+from tests.databases import database_url, on_postgres
+
 ms = membership_service_pb2
 ROOT = Path(__file__).resolve().parents[2]
 TOPIC = "bizclub.membership.v1"
@@ -113,6 +115,9 @@ class Stack:
             if not k.startswith(("MEMBERSHIP_", "BIZCLUB_")) and k != "KAFKA_BOOTSTRAP_SERVERS"
         }
         env["PYTHONUNBUFFERED"] = "1"
+        if on_postgres():  # each service on its own database of the test server
+            for service in SERVICES:
+                env[f"{service.env_prefix}DATABASE_URL"] = database_url(self.data_dir, service.name)
         if EXTERNAL_KAFKA:
             env["KAFKA_BOOTSTRAP_SERVERS"] = EXTERNAL_KAFKA
             env["BIZCLUB_KAFKA_IDEMPOTENCE"] = "true"

@@ -8,7 +8,6 @@ OutboxRelay with the envelope in the headers.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,13 +30,14 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.conftest import Broker
+from tests.databases import database_url, query
 from tests.integration.probes import eventually
 from tests.support import CENTRAL, client_channel, read_topic
 
 
 def analytics_settings(tmp_path: Path, broker: Broker, **overrides: Any) -> AnalyticsSettings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}",
+        "database_url": database_url(tmp_path, "analytics"),
         "kafka_bootstrap_servers": broker.bootstrap_servers,
         "kafka_idempotence": broker.idempotence,
         "grpc_host": "127.0.0.1",
@@ -68,8 +68,7 @@ class RunningAnalytics:
         return analytics_service_pb2_grpc.AnalyticsServiceStub(channel)
 
     def query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, args).fetchall()
+        return query(self.app.settings.resolved_database_url(), sql, *args)
 
     @property
     def applied(self) -> int:
@@ -132,7 +131,7 @@ class EventPublisher:
 
     def __init__(self, db_path: Path, bootstrap_servers: str, source: str = "test") -> None:
         self.db = Database(f"sqlite:///{db_path}")
-        self.db.create_tables([OutboxEvent])
+        OutboxEvent.__table__.create(self.db.engine, checkfirst=True)  # type: ignore[attr-defined]
         self.writer = Writer(self.db, source)
         self.relay = OutboxRelay(self.db, self.writer, bootstrap_servers)
 

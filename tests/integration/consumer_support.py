@@ -1,15 +1,14 @@
-"""A tiny projection service for event tests: its own SQLite file, inbox and consumer.
+"""A tiny projection service for event tests: its own database, inbox and consumer.
 
 Built the way a service's `reactions` module builds one: a ServiceRuntime, a
 consumer group from `runtime.consumer(name)`, handlers that write a projection row
 in the same transaction as the inbox row, subscribed on the runtime's Kafka broker.
-What it did is read back from the SQLite file with the standard sqlite3 module.
+What it did is read back from its database with plain SQL.
 Real broker, real database; nothing is mocked.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,11 +18,14 @@ from typing import Any
 from bizclub.membership.v1 import events_pb2
 from bizclub_shared.envelope import Envelope
 from bizclub_shared.inbox import EventConsumer, InboxEntry
+from bizclub_shared.migrations import Migrations
 from bizclub_shared.outbox import OutboxEvent
 from bizclub_shared.service import ServiceRuntime
 from bizclub_shared.settings import ServiceSettings
 from bizclub_shared.unit_of_work import UnitOfWork
 from sqlmodel import Field, SQLModel
+
+from tests.databases import query
 
 # Consumer group timings for tests: Tansu holds a first join for ~session_timeout/2.
 GROUP_TIMINGS = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}
@@ -39,6 +41,14 @@ class AppliedEvent(SQLModel, table=True):
     event_id: str = Field(max_length=36)
     event_type: str = Field(max_length=200)
     member_id: str = Field(max_length=64)
+
+
+# Its schema comes from migrations, as a service's does.
+MIGRATIONS = Migrations(
+    "test_projection",
+    Path(__file__).parent / "projection_migrations",
+    [OutboxEvent, InboxEntry, AppliedEvent],
+)
 
 
 @dataclass(frozen=True)
@@ -75,11 +85,10 @@ def record_member_events(consumer: EventConsumer) -> None:
 class Projection:
     runtime: ServiceRuntime
     consumer: EventConsumer
-    db_path: Path
+    database_url: str
 
     def _query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, args).fetchall()
+        return query(self.database_url, sql, *args)
 
     async def applied(self) -> list[Applied]:
         """Every effect, in the order it happened."""
@@ -104,7 +113,7 @@ class Projection:
 
 @asynccontextmanager
 async def projection(
-    db_path: Path,
+    database_url: str,
     name: str,
     bootstrap_servers: str,
     *,
@@ -115,19 +124,19 @@ async def projection(
     """A started projection service; its consumer subscribes to `topics`, if any."""
     settings = ServiceSettings(
         service_name="test-projection",
-        database_url=f"sqlite+aiosqlite:///{db_path}",
+        database_url=database_url,
         kafka_bootstrap_servers=bootstrap_servers,
         grpc_host="127.0.0.1",
         grpc_port=0,
         consumer_max_attempts=max_attempts,
     )
-    runtime = ServiceRuntime(settings, tables=[OutboxEvent, InboxEntry, AppliedEvent])
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     consumer = runtime.consumer(name)
     register(consumer)
     if topics:
         consumer.subscribe(runtime.kafka, list(topics), **GROUP_TIMINGS)
     await runtime.start([], [], {})
     try:
-        yield Projection(runtime, consumer, db_path)
+        yield Projection(runtime, consumer, database_url)
     finally:
         await runtime.stop()

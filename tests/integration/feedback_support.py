@@ -8,7 +8,6 @@ wraps it in its own fixture. Feedback learns members only from membership's even
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from bizclub_shared.auth import Caller
 from feedback.app import FeedbackApp, FeedbackSettings
 
 from tests.conftest import Broker
+from tests.databases import database_url, query
 from tests.integration.probes import eventually
 from tests.support import client_channel
 
@@ -32,7 +32,7 @@ fp = feedback_pb2
 
 def feedback_settings(tmp_path: Path, broker: Broker, **overrides: Any) -> FeedbackSettings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'feedback.db'}",
+        "database_url": database_url(tmp_path, "feedback"),
         "kafka_bootstrap_servers": broker.bootstrap_servers,
         "kafka_idempotence": broker.idempotence,
         "grpc_host": "127.0.0.1",
@@ -50,7 +50,7 @@ class RunningFeedback:
     app: FeedbackApp
     channel: grpc.aio.Channel
     stub: feedback_service_pb2_grpc.FeedbackServiceStub
-    db_path: Path
+    database_url: str
     others: list[grpc.aio.Channel] = field(default_factory=list)
 
     @property
@@ -66,9 +66,8 @@ class RunningFeedback:
         return feedback_service_pb2_grpc.FeedbackServiceStub(channel)
 
     def query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
-        """Read the service's SQLite file with the standard sqlite3 module."""
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, args).fetchall()
+        """Read the service's database with plain SQL (`?` placeholders)."""
+        return query(self.database_url, sql, *args)
 
     def count(self, table: str) -> int:
         return int(self.query(f"SELECT count(*) FROM {table}")[0][0])
@@ -109,7 +108,7 @@ async def running_feedback(
         app,
         channel,
         feedback_service_pb2_grpc.FeedbackServiceStub(channel),
-        tmp_path / "feedback.db",
+        app.settings.database_url,
     )
     try:
         yield running

@@ -1,4 +1,4 @@
-"""A matching service started in the test process: its own SQLite file, the real broker.
+"""A matching service started in the test process: its own database, the real broker.
 
 The counterpart of conftest's `start_membership` for matching (conftest is shared, so
 matching's starter lives here until it moves there).
@@ -19,13 +19,14 @@ from bizclub.matching.v1 import matching_service_pb2_grpc
 from matching.app import MatchingApp, MatchingSettings
 
 from tests.conftest import Broker
+from tests.databases import database_url
 from tests.integration.probes import eventually
 from tests.support import client_channel
 
 
 def matching_settings(tmp_path: Path, broker: Broker, **overrides: Any) -> MatchingSettings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'matching.db'}",
+        "database_url": database_url(tmp_path, "matching"),
         "kafka_bootstrap_servers": broker.bootstrap_servers,
         "kafka_idempotence": broker.idempotence,
         "grpc_host": "127.0.0.1",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
+
+from tests.databases import query
 
 
 async def eventually(
@@ -38,11 +38,11 @@ def free_port(low: int, high: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError(f"no free port in {low}-{high}")
 
 
-def outbox_rows(db_path: Path) -> list[tuple[str, str, str, bool]]:
-    """(key, event_type, event_id, sent) of every outbox row in a service's SQLite file,
-    in commit order, read with the standard sqlite3 module."""
-    with sqlite3.connect(db_path) as conn:
-        rows = conn.execute(
-            "SELECT key, event_type, event_id, sent_at IS NOT NULL FROM outbox ORDER BY id"
-        ).fetchall()
+def outbox_rows(database_url: str) -> list[tuple[str, str, str, bool]]:
+    """(key, event_type, event_id, sent) of every outbox row in a service's database,
+    in commit order, read with plain SQL."""
+    rows = query(
+        database_url,
+        "SELECT key, event_type, event_id, sent_at IS NOT NULL FROM outbox ORDER BY id",
+    )
     return [(k, t, i, bool(s)) for k, t, i, s in rows]

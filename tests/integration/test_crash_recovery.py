@@ -23,6 +23,7 @@ from bizclub.membership.v1 import membership_service_pb2, membership_service_pb2
 from bizclub_shared.topics import MEMBERSHIP
 
 from tests.conftest import Broker
+from tests.databases import database_url
 from tests.integration.probes import eventually, free_port, outbox_rows
 from tests.support import Record, client_channel, read_topic, registration, udon_thani_network
 
@@ -39,7 +40,7 @@ def unused_port() -> int:
 
 @contextmanager
 def membership_process(
-    db_path: Path,
+    db_url: str,
     grpc_port: int,
     bootstrap_servers: str,
     log_path: Path,
@@ -49,7 +50,7 @@ def membership_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
-        "MEMBERSHIP_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+        "MEMBERSHIP_DATABASE_URL": db_url,
         "MEMBERSHIP_GRPC_HOST": "127.0.0.1",
         "MEMBERSHIP_GRPC_PORT": str(grpc_port),
         "MEMBERSHIP_RELAY_IDLE_POLL_SECONDS": "0.1",
@@ -98,13 +99,13 @@ async def connect(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> g
 async def test_events_committed_before_a_kill_are_published_after_the_restart(
     broker: Broker, tmp_path: Path
 ) -> None:
-    db_path = tmp_path / "membership.db"
+    db_url = database_url(tmp_path, "membership")
     log_path = tmp_path / "membership.log"
     grpc_port = free_port(19800, 19899)
     nowhere = f"127.0.0.1:{unused_port()}"  # no broker listens here
 
     with membership_process(
-        db_path, grpc_port, nowhere, log_path, idempotence=broker.idempotence
+        db_url, grpc_port, nowhere, log_path, idempotence=broker.idempotence
     ) as first:
         channel = await connect(first, grpc_port, log_path)
         try:
@@ -125,17 +126,17 @@ async def test_events_committed_before_a_kill_are_published_after_the_restart(
         finally:
             await channel.close()
         # Every call was answered, so every row is committed; none could be published.
-        committed = outbox_rows(db_path)
+        committed = outbox_rows(db_url)
         assert len(committed) == 1 + MEMBERS + MEMBERS // 2
         assert not any(sent for *_, sent in committed)
         first.send_signal(signal.SIGKILL)
         assert first.wait(timeout=10) == -signal.SIGKILL
 
-    assert outbox_rows(db_path) == committed  # the kill lost nothing that was committed
+    assert outbox_rows(db_url) == committed  # the kill lost nothing that was committed
     expected_ids = {event_id for _, _, event_id, _ in committed}
 
     with membership_process(
-        db_path, grpc_port, broker.bootstrap_servers, log_path, idempotence=broker.idempotence
+        db_url, grpc_port, broker.bootstrap_servers, log_path, idempotence=broker.idempotence
     ) as second:
         channel = await connect(second, grpc_port, log_path)
         try:
@@ -165,7 +166,7 @@ async def test_events_committed_before_a_kill_are_published_after_the_restart(
                 key: [i for k, _, i, _ in committed if k == key] for key, *_ in committed
             }
 
-            await eventually(lambda: _all_sent(db_path), what="the relay marking every row sent")
+            await eventually(lambda: _all_sent(db_url), what="the relay marking every row sent")
             # The members themselves survived the kill too.
             stub = membership_service_pb2_grpc.MembershipServiceStub(channel)
             got = await stub.GetMember(ms.GetMemberRequest(member_id=member_ids[-1]), timeout=10)
@@ -176,5 +177,5 @@ async def test_events_committed_before_a_kill_are_published_after_the_restart(
         assert second.wait(timeout=10) == 0  # a clean stop on SIGTERM
 
 
-async def _all_sent(db_path: Path) -> bool:
-    return all(sent for *_, sent in outbox_rows(db_path))
+async def _all_sent(db_url: str) -> bool:
+    return all(sent for *_, sent in outbox_rows(db_url))

@@ -17,6 +17,7 @@ from bizclub_shared.topics import dead_letter
 from bizclub_shared.unit_of_work import UnitOfWork
 
 from tests.conftest import Broker
+from tests.databases import database_url
 from tests.integration.consumer_support import projection, record
 from tests.integration.probes import eventually
 from tests.integration.test_inbox import member_registered, own_topic, produce
@@ -46,7 +47,7 @@ async def test_a_dead_letter_is_listed_with_its_error_and_replayed_once_fixed(
     )
     bootstrap = ("--bootstrap-servers", broker.bootstrap_servers)
     async with projection(
-        tmp_path / "projection.db",
+        database_url(tmp_path, "projection"),
         "test-projection",
         broker.bootstrap_servers,
         topics=[topic],

@@ -20,6 +20,7 @@ from bizclub_shared.topics import dead_letter, ensure_topics
 from bizclub_shared.unit_of_work import UnitOfWork
 
 from tests.conftest import Broker
+from tests.databases import database_url
 from tests.integration.consumer_support import (
     Applied,
     AppliedEvent,
@@ -75,7 +76,7 @@ async def test_the_same_record_handled_twice_has_its_effect_once(
         topic="bizclub.membership.v1", partition=0, offset=7, key=b"m-dup-1", value=value
     )
     async with projection(
-        tmp_path / "projection.db", "test-projection", broker.bootstrap_servers
+        database_url(tmp_path, "projection"), "test-projection", broker.bootstrap_servers
     ) as p:
         first = await p.consumer.handle_record(**delivery, headers=headers)
         # Redelivered later, e.g. after a rebalance, at another offset: same ce_id.
@@ -95,7 +96,7 @@ async def test_the_same_record_handled_concurrently_has_its_effect_once(
     """Two deliveries in flight at once (they land in one group-commit batch)."""
     value, headers = member_registered("m-dup-2")
     async with projection(
-        tmp_path / "projection.db", "test-projection", broker.bootstrap_servers
+        database_url(tmp_path, "projection"), "test-projection", broker.bootstrap_servers
     ) as p:
         outcomes = await asyncio.gather(
             *(
@@ -123,7 +124,9 @@ async def test_each_consumer_group_applies_an_event_once_for_itself(
     delivery: dict[str, Any] = dict(
         topic="bizclub.membership.v1", partition=0, offset=1, key=b"m-dup-3", value=value
     )
-    async with projection(tmp_path / "projection.db", "analytics", broker.bootstrap_servers) as p:
+    async with projection(
+        database_url(tmp_path, "projection"), "analytics", broker.bootstrap_servers
+    ) as p:
         other = EventConsumer("search-index", p.runtime.writer)
         record_member_events(other)
         outcomes = [
@@ -153,7 +156,7 @@ async def test_a_record_published_twice_with_one_ce_id_is_applied_once(
         ],
     )
     async with projection(
-        tmp_path / "projection.db",
+        database_url(tmp_path, "projection"),
         "test-projection",
         broker.bootstrap_servers,
         topics=[topic],
@@ -161,7 +164,9 @@ async def test_a_record_published_twice_with_one_ce_id_is_applied_once(
 
         async def both_seen() -> list[Applied] | None:
             rows = await p.applied()
-            return rows if len(rows) >= 2 else None
+            # The consumer counts an event once the writer hands back, a moment after
+            # its commit is visible here.
+            return rows if len(rows) >= 2 and p.consumer.applied >= 2 else None
 
         rows = await eventually(both_seen, what="both events applied")
         assert [r.member_id for r in rows] == ["m-dup-4", "m-dup-4-after"]
@@ -208,7 +213,7 @@ async def test_a_poison_event_goes_to_the_dead_letter_topic_and_the_partition_mo
         ],
     )
     async with projection(
-        tmp_path / "projection.db",
+        database_url(tmp_path, "projection"),
         "test-projection",
         broker.bootstrap_servers,
         topics=[topic],
@@ -243,8 +248,9 @@ async def test_a_poison_event_goes_to_the_dead_letter_topic_and_the_partition_mo
     [
         ("no envelope", "record is missing envelope headers: ce_id, ce_type, ce_source, ce_time"),
         ("corrupt payload", "undecodable payload: "),
+        ("ce_id not a UUID", "ce_id is not a UUID: 'order-2569-"),
     ],
-    ids=["no-envelope", "corrupt-payload"],
+    ids=["no-envelope", "corrupt-payload", "ce-id-not-a-uuid"],
 )
 async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
     broker: Broker, tmp_path: Path, case: str, error: str
@@ -253,15 +259,26 @@ async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_partitio
     good_value, good_headers = member_registered("m-malformed")
     if case == "no envelope":  # e.g. a foreign producer's record
         bad_value, bad_headers = good_value, [("province", b"TH-41")]
-    else:  # the envelope says MemberRegistered; the bytes are not one
+    elif case == "corrupt payload":  # the envelope says MemberRegistered; the bytes are not one
         bad_value, bad_headers = b"\x0a\x05ab", member_registered("m-malformed")[1]
+    else:  # a producer with ids of its own, longer than the inbox keeps
+        bad_value, bad_headers = (
+            good_value,
+            [
+                (k, b"order-2569-" + b"0" * 40 if k == "ce_id" else v)
+                for k, v in member_registered("m-malformed")[1]
+            ],
+        )
     await produce(
         broker,
         topic,
         [("m-malformed", bad_value, bad_headers), ("m-malformed", good_value, good_headers)],
     )
     async with projection(
-        tmp_path / "projection.db", "test-projection", broker.bootstrap_servers, topics=[topic]
+        database_url(tmp_path, "projection"),
+        "test-projection",
+        broker.bootstrap_servers,
+        topics=[topic],
     ) as p:
         rows = await eventually(p.applied, what="the event after the malformed one applied")
         assert [r.event_id for r in rows] == [good_headers[0][1].decode()]
@@ -288,7 +305,7 @@ async def test_a_dead_lettered_event_can_be_replayed_once_the_handler_is_fixed(
     value, headers = member_registered("m-replay")
     await produce(broker, topic, [("m-replay", value, headers)])
     async with projection(
-        tmp_path / "projection.db",
+        database_url(tmp_path, "projection"),
         "test-projection",
         broker.bootstrap_servers,
         topics=[topic],
@@ -324,7 +341,10 @@ async def test_a_record_with_a_null_header_value_is_dead_lettered_and_the_partit
         [("m-null-header", b"{}", bad_headers), ("m-null-header", good_value, good_headers)],  # type: ignore[list-item]
     )
     async with projection(
-        tmp_path / "projection.db", "test-projection", broker.bootstrap_servers, topics=[topic]
+        database_url(tmp_path, "projection"),
+        "test-projection",
+        broker.bootstrap_servers,
+        topics=[topic],
     ) as p:
         rows = await eventually(p.applied, what="the event after the bad one applied")
         assert [r.event_id for r in rows] == [good_headers[0][1].decode()]

@@ -306,13 +306,14 @@ async def test_a_matching_day_from_suggestions_to_deals_with_every_event_on_the_
                 ms.SignDealRequest(
                     kind=mp.DEAL_KIND_ORDER,
                     meeting_id=m_silk.meeting_id,
-                    order_value=thb(150_000),
+                    # 25 million baht: more satang than a 32-bit INTEGER holds.
+                    order_value=thb(25_000_000),
                     repeats=True,
                 )
             )
         ).deal
         assert (order.buyer_id, order.member_id, order.matching_event_id) == (store, silk, day_id)
-        assert order.order_value.satang == 15_000_000
+        assert order.order_value.satang == 2_500_000_000
         mou = (
             await matching.stub.SignDeal(
                 ms.SignDealRequest(kind=mp.DEAL_KIND_MOU, buyer_id=kk_net, member_id=sausage)
@@ -419,7 +420,7 @@ async def test_a_matching_day_from_suggestions_to_deals_with_every_event_on_the_
             "TH-41",
             "textiles",
         )
-        assert deal.order_value.satang == 15_000_000 and deal.repeats
+        assert deal.order_value.satang == 2_500_000_000 and deal.repeats
         [(record, deal)] = [(r, d) for r, d in events(ev.DealSigned) if d.kind == mp.DEAL_KIND_MOU]
         assert record.key == kk_net and deal.deal_id == mou.deal_id
         [(record, missed)] = events(ev.MeetingMissed)
@@ -445,7 +446,12 @@ async def test_offers_follow_the_member_through_membership_and_bad_input_is_refu
         await membership.stub.CreateNetwork(udon_thani_network())
         member = await join(membership, products=["ผ้าไหมทอมือ"])
         applied = (await membership.stub.RegisterMember(registration(products=["ผ้าฝ้าย"]))).member
-        offers = await matching.offers_arrive({member})
+        # As many products as membership takes: more than one offer title holds.
+        catalogue = [f"แหนมหมูสูตรโบราณ ห่อใบตอง ไม่ใส่สารกันบูด ขนาดที่ {i + 1}" for i in range(12)]
+        maker = await join(membership, cluster_code="food", products=catalogue)
+        offers = await matching.offers_arrive({member, maker})
+        # Its offer names the products that fit, whole, in order.
+        assert offers[maker].title == ", ".join(catalogue[:3])
         offer_id = offers[member].offer_id
         buyer = (
             await matching.stub.RegisterBuyer(

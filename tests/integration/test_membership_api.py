@@ -201,6 +201,16 @@ BAD_INPUT: dict[str, BadCall] = {
         "business_name_th",
         "required",
     ),
+    "contact-email-too-long": (
+        lambda w: w.service.stub.RegisterMember(
+            registration(
+                contact=mp.Contact(full_name="บุญมี ศรีสุข", email="k" * 190 + "@example.co.th")
+            )
+        ),
+        StatusCode.INVALID_ARGUMENT,
+        "contact.email",
+        "longer than 200 characters",
+    ),
     "unknown-cluster": (
         lambda w: w.service.stub.RegisterMember(registration(cluster_code="pottery")),
         StatusCode.INVALID_ARGUMENT,

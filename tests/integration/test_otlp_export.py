@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from tests.conftest import Broker
+from tests.databases import database_url
 from tests.integration.probes import eventually, free_port
 from tests.integration.test_crash_recovery import connect, membership_process
 from tests.support import udon_thani_network
@@ -59,7 +60,7 @@ async def test_a_call_reaches_the_collector_as_one_trace(
     grpc_port = free_port(19800, 19899)
     log_path = tmp_path / "membership.log"
     with membership_process(
-        tmp_path / "membership.db",
+        database_url(tmp_path, "membership"),
         grpc_port,
         broker.bootstrap_servers,
         log_path,

@@ -17,6 +17,7 @@ from bizclub.membership.v1 import membership_pb2, membership_service_pb2
 from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
 
 from tests.conftest import Broker, MembershipFactory
+from tests.databases import database_url
 from tests.integration.consumer_support import Applied, projection
 from tests.integration.probes import eventually, outbox_rows
 from tests.support import Record, read_topic, registration, udon_thani_network
@@ -54,11 +55,11 @@ async def test_events_committed_while_the_broker_is_down_all_arrive_in_order_onc
             "deploy/kafka/kafka.sh"
         )
     service = await start_membership()
-    db_path = tmp_path / "membership.db"  # where the start_membership fixture puts it
+    db_url = service.app.settings.database_url
     await service.stub.CreateNetwork(udon_thani_network())
 
     async def nothing_pending() -> bool:
-        rows = outbox_rows(db_path)
+        rows = outbox_rows(db_url)
         return bool(rows) and all(sent for *_, sent in rows)
 
     await eventually(nothing_pending, what="NetworkCreated published")
@@ -83,7 +84,7 @@ async def test_events_committed_while_the_broker_is_down_all_arrive_in_order_onc
     member_ids = await asyncio.gather(*(join(i) for i in range(MEMBERS)))
     # The calls do not wait for the broker: the events wait in the outbox.
     assert time.monotonic() - started < 5.0
-    held = [(k, t, i) for k, t, i, sent in outbox_rows(db_path) if not sent]
+    held = [(k, t, i) for k, t, i, sent in outbox_rows(db_url) if not sent]
     assert len(held) == 2 * MEMBERS
     expected: Events = defaultdict(list)
     for key, event_type, event_id in held:
@@ -106,7 +107,7 @@ async def test_events_committed_while_the_broker_is_down_all_arrive_in_order_onc
 
     # A consumer downstream applies each event exactly once, in order per member.
     async with projection(
-        tmp_path / "projection.db",
+        database_url(tmp_path, "projection"),
         "test-projection",
         broker.bootstrap_servers,
         topics=[MEMBERSHIP],

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from tests.conftest import Broker, MembershipFactory
+from tests.databases import database_url
 from tests.integration.consumer_support import projection
 from tests.integration.probes import eventually
 from tests.support import registration, udon_thani_network
@@ -46,7 +47,10 @@ async def test_one_register_member_call_is_one_trace_from_grpc_to_the_consumer(
     service = await start_membership()
     await service.stub.CreateNetwork(udon_thani_network())
     async with projection(
-        tmp_path / "projection.db", "test-tracing", broker.bootstrap_servers, topics=[MEMBERSHIP]
+        database_url(tmp_path, "projection"),
+        "test-tracing",
+        broker.bootstrap_servers,
+        topics=[MEMBERSHIP],
     ) as p:
         EXPORTER.clear()
         member = (await service.stub.RegisterMember(registration())).member

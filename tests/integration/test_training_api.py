@@ -581,6 +581,14 @@ async def test_a_product_project_from_brief_to_the_launched_product(
             photo_refs=["products/naem/before.jpg"],
         ),
     )
+
+    # Training knows members from membership's events: an officer acts on one it knows.
+    async def food_member_known() -> bool:
+        member_id = world.food.member_id
+        known = "SELECT count(*) FROM training_member WHERE member_id = ?"
+        return world.training.query(known, member_id) == [(1,)]
+
+    await eventually(food_member_known, what="training hearing of the member")
     err = await refused(stub.StartProductProject(start))  # not a participant yet
     assert "member_id" in field_violations(err)
     await stub.EnrollMember(

@@ -1,4 +1,4 @@
-"""Running the training service in tests: real SQLite file, real broker, a real membership.
+"""Running the training service in tests: real database, real broker, a real membership.
 
 `training_factory` starts TrainingApp instances (gRPC on a free port) pointed at a
 membership address; each test module wraps it in its own `start_training` fixture.
@@ -7,7 +7,6 @@ membership address; each test module wraps it in its own `start_training` fixtur
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from training.app import TrainingApp, TrainingSettings
 
 from tests.conftest import Broker, RunningMembership
+from tests.databases import database_url, query
 from tests.support import client_channel, registration
 
 ts = training_service_pb2
@@ -32,7 +32,7 @@ def training_settings(
     tmp_path: Path, broker: Broker, membership_address: str, **overrides: Any
 ) -> TrainingSettings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'training.db'}",
+        "database_url": database_url(tmp_path, "training"),
         "kafka_bootstrap_servers": broker.bootstrap_servers,
         "kafka_idempotence": broker.idempotence,
         "grpc_host": "127.0.0.1",
@@ -53,7 +53,7 @@ class RunningTraining:
     app: TrainingApp
     channel: grpc.aio.Channel
     stub: training_service_pb2_grpc.TrainingServiceStub
-    db_path: Path
+    database_url: str
 
     @property
     def address(self) -> str:
@@ -61,9 +61,8 @@ class RunningTraining:
         return f"127.0.0.1:{self.app.runtime.server.port}"
 
     def query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
-        """Read the service's SQLite file with the standard sqlite3 module."""
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, args).fetchall()
+        """Read the service's database with plain SQL (`?` placeholders)."""
+        return query(self.database_url, sql, *args)
 
     def count(self, table: str) -> int:
         return int(self.query(f"SELECT count(*) FROM {table}")[0][0])
@@ -93,7 +92,7 @@ class TrainingFactory:
             app,
             channel,
             training_service_pb2_grpc.TrainingServiceStub(channel),
-            self._tmp_path / "training.db",
+            settings.database_url,
         )
         self.running.append(service)
         return service

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics import domain, policy, store
+from analytics.migrations import MIGRATIONS
 from bizclub.analytics.v1 import analytics_service_pb2
 from bizclub_shared.auth import Role
 from bizclub_shared.db import Database
@@ -56,8 +57,9 @@ def test_problems_median_days_over_the_resolved_only() -> None:
 
 
 def test_a_report_revision_wins_whatever_order_it_arrives_in(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'a.db'}")
-    db.create_tables(store.TABLES)
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    MIGRATIONS.upgrade(url)
+    db = Database(url)
 
     def put(session: Session, revision: int, baht: int) -> None:
         store.put_report(

@@ -47,6 +47,7 @@ def test_expired_forged_and_malformed_tokens_are_refused() -> None:
         ({**base, "role": "province_officer"}, "must name its provinces"),
         ({**base, "role": "cluster_lead", "provinces": ["TH-41"]}, "must name its cluster"),
         ({**base, "role": "member", "provinces": ["TH-41"]}, "member_id"),
+        ({**base, "sub": "x" * 201, "role": "central"}, "sub must be 1-200 characters"),
         ({k: v for k, v in base.items() if k != "exp"} | {"role": "central"}, "invalid"),
     ]:
         token = jwt.encode(claims, OLD, algorithm="HS256", headers={"kid": "k"})

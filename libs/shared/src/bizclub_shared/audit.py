@@ -19,7 +19,7 @@ from sqlalchemy import JSON, Column, Index, select
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 
-from bizclub_shared.auth import CallContext
+from bizclub_shared.auth import MAX_SUBJECT, CallContext
 from bizclub_shared.db import Database, UTCDateTime, utcnow
 from bizclub_shared.errors import FieldViolations
 from bizclub_shared.paging import decode_cursor, encode_cursor, page_size
@@ -36,7 +36,7 @@ class AuditRecord(SQLModel, table=True):
 
     audit_id: str = Field(primary_key=True, max_length=36)
     recorded_at: datetime = Field(sa_type=UTCDateTime, index=True)
-    subject: str = Field(max_length=200, index=True)
+    subject: str = Field(max_length=MAX_SUBJECT, index=True)
     role: str = Field(max_length=30)
     caller_provinces: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     method: str = Field(max_length=200)

@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 ALGORITHM = "HS256"
+MAX_SUBJECT = 200  # the audit_record.subject column
 ISSUER = "bizclub"
 # Public: health and reflection answer anyone (load balancers, grpcurl list).
 PUBLIC_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -255,7 +256,12 @@ def _caller_from_claims(claims: dict[str, Any]) -> Caller:
         raise TokenError("a cluster_lead token must name its cluster")
     if role is Role.MEMBER and not member_id:
         raise TokenError("a member token must name its member_id")
-    return Caller(str(claims["sub"]), role, frozenset(provinces), cluster, member_id)
+    subject = str(claims["sub"])
+    if not subject or len(subject) > MAX_SUBJECT:
+        # The audit trail records it with every write, in the same transaction as the
+        # write's batch; PostgreSQL would refuse a longer one and fail the whole batch.
+        raise TokenError(f"token's sub must be 1-{MAX_SUBJECT} characters")
+    return Caller(subject, role, frozenset(provinces), cluster, member_id)
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, Table, TypeDecorator, event, text
+from sqlalchemy import DateTime, Engine, TypeDecorator, event, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlmodel import SQLModel
 
 T = TypeVar("T")
 WRITE_OPTION = "bizclub_write"
@@ -110,11 +109,6 @@ class Database:
             return True
         except Exception:
             return False
-
-    def create_tables(self, tables: Iterable[Any]) -> None:
-        """Create the given SQLModel tables (a service lists its own, plus outbox/inbox)."""
-        table_objects: list[Table] = [t.__table__ for t in tables]
-        SQLModel.metadata.create_all(self.engine, tables=table_objects)
 
     def close(self) -> None:
         self._readers.shutdown(wait=True, cancel_futures=True)

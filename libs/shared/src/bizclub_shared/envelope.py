@@ -63,6 +63,8 @@ class Envelope:
         missing = [k for k in ("ce_id", "ce_type", "ce_source", "ce_time") if not values.get(k)]
         if missing:
             raise EnvelopeError(f"record is missing envelope headers: {', '.join(missing)}")
+        if not _is_uuid(values["ce_id"]):  # the inbox keys on it (36 characters)
+            raise EnvelopeError(f"ce_id is not a UUID: {values['ce_id'][:80]!r}")
         try:
             time = datetime.fromisoformat(values["ce_time"].replace("Z", "+00:00"))
         except ValueError as exc:
@@ -75,6 +77,13 @@ class Envelope:
             province=values.get("province", ""),
             traceparent=values.get("traceparent"),
         )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return len(value) == 36 and uuid.UUID(value) is not None
+    except ValueError:
+        return False
 
 
 def format_time(moment: datetime) -> str:

@@ -21,7 +21,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from google.protobuf import symbol_database
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
-from sqlalchemy import select
+from sqlalchemy import BigInteger, select
 from sqlmodel import Field, SQLModel, col
 
 from bizclub_shared.db import UTCDateTime, utcnow
@@ -43,7 +43,7 @@ class InboxEntry(SQLModel, table=True):
     event_type: str = Field(max_length=200)
     topic: str = Field(max_length=200)
     partition: int
-    offset: int
+    offset: int = Field(sa_type=BigInteger)  # Kafka offsets are 64-bit
     received_at: datetime = Field(sa_type=UTCDateTime)
 
 

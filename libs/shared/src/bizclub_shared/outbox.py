@@ -39,6 +39,9 @@ class OutboxEvent(SQLModel, table=True):
             sqlite_where=text("sent_at IS NULL"),
             postgresql_where=text("sent_at IS NULL"),
         ),
+        # The purge deletes sent rows older than the retention: without this it reads
+        # the whole outbox every time.
+        Index("ix_outbox_sent_at", "sent_at"),
     )
 
     # The autoincrement id is the commit order the relay publishes in.

@@ -2,7 +2,8 @@
 
 `ServiceRuntime` owns the database engine, the group-commit writer, the outbox
 relay, the Kafka consumers and the gRPC server; a service's `app` module builds
-one with its own tables and servicers. Nothing connects at import time.
+one with its own migrations and servicers. Start brings the database to the
+service's newest migration before anything reads or writes it. Nothing connects at import time.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
-from typing import Any
 
 from bizclub.audit.v1 import audit_service_pb2_grpc
 from faststream.kafka import KafkaBroker
 
-from bizclub_shared.audit import AUDIT_SERVICE_NAME, AuditApi, AuditRecord
+from bizclub_shared.audit import AUDIT_SERVICE_NAME, AuditApi
 from bizclub_shared.auth import (
     AccessInterceptor,
     AccessPolicy,
@@ -29,6 +29,7 @@ from bizclub_shared.auth import (
 from bizclub_shared.db import Database
 from bizclub_shared.grpc_server import GrpcServer, ServicerRegistration, build_server
 from bizclub_shared.inbox import EventConsumer
+from bizclub_shared.migrations import Migrations
 from bizclub_shared.outbox import OutboxRelay
 from bizclub_shared.settings import ServiceSettings
 from bizclub_shared.telemetry import export_to_collector, setup_tracing
@@ -39,9 +40,9 @@ log = logging.getLogger(__name__)
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, *, tables: Sequence[Any]) -> None:
+    def __init__(self, settings: ServiceSettings, *, migrations: Migrations) -> None:
         self.settings = settings
-        self.tables = [*tables, AuditRecord]
+        self.migrations = migrations
         # Refuse to start without token keys: a service that cannot check callers must not serve.
         self.keys = SigningKeys.from_json(settings.auth_keys, settings.auth_signing_key_id)
         # This service's token for calling the others.
@@ -82,7 +83,7 @@ class ServiceRuntime:
         policy: AccessPolicy,
     ) -> None:
         """`policy`: who may call each of the servicers' methods (see bizclub_shared.auth)."""
-        self.db.create_tables(self.tables)
+        await asyncio.to_thread(self.migrations.upgrade, self.settings.resolved_database_url())
         warm_up()  # every service segments Thai text; load the dictionary before serving
         await self.writer.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))

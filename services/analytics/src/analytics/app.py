@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from bizclub.analytics.v1 import analytics_service_pb2_grpc
+from bizclub_shared import migrations
 from bizclub_shared.db import utcnow
 from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
@@ -13,6 +15,7 @@ from pydantic_settings import SettingsConfigDict
 
 from analytics import policy, reactions, store
 from analytics.api import AnalyticsApi
+from analytics.migrations import MIGRATIONS
 from analytics.replay import Rebuilder
 
 log = logging.getLogger("analytics")
@@ -30,7 +33,7 @@ class AnalyticsSettings(ServiceSettings):
 class AnalyticsApp:
     def __init__(self, settings: AnalyticsSettings) -> None:
         self.settings = settings
-        self.runtime = ServiceRuntime(settings, tables=store.TABLES)
+        self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
         self.rebuilder = Rebuilder(
             self.runtime.db, self.runtime.writer, settings.kafka_bootstrap_servers
         )
@@ -40,7 +43,7 @@ class AnalyticsApp:
     async def start(self) -> None:
         # A generation to apply events to before the consumer reads the first one.
         db = self.runtime.db
-        db.create_tables(self.runtime.tables)
+        await asyncio.to_thread(MIGRATIONS.upgrade, self.settings.resolved_database_url())
         with db.write_sessions() as session, session.begin():
             store.ensure_active_generation(session, utcnow())
         await self.runtime.start(
@@ -69,5 +72,9 @@ async def serve(settings: AnalyticsSettings) -> None:
 
 def main() -> None:
     settings = AnalyticsSettings()
+    if sys.argv[1:2] and sys.argv[1] in migrations.COMMANDS:
+        # `python -m analytics migrate` and friends: the schema only, no service.
+        migrations.cli(MIGRATIONS, settings.resolved_database_url(), sys.argv[1:])
+        return
     configure_logging(settings.log_level, settings.service_name)
     asyncio.run(serve(settings))

@@ -17,7 +17,7 @@ from typing import Any
 from bizclub_shared.db import UTCDateTime
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
-from sqlalchemy import JSON, Column, Index, delete, select, update
+from sqlalchemy import JSON, BigInteger, Column, Index, delete, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 
@@ -59,7 +59,7 @@ class MemberFact(SQLModel, table=True):
     cluster_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     enterprise_type: int = 0
     business_name_th: str = Field(default="", max_length=300)
-    baseline_satang: int = 0
+    baseline_satang: int = Field(default=0, sa_type=BigInteger)
     sales_channels: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     registered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -120,7 +120,7 @@ class MatchStepFact(SQLModel, table=True):
     cluster_code: str = Field(default="", max_length=40)  # empty: the member's now
     month: int
     occurred_at: datetime = Field(sa_type=UTCDateTime)
-    value_satang: int = 0
+    value_satang: int = Field(default=0, sa_type=BigInteger)
 
 
 class MonthlyReportFact(SQLModel, table=True):
@@ -133,7 +133,7 @@ class MonthlyReportFact(SQLModel, table=True):
     province_code: str = Field(max_length=10)
     cluster_code: str = Field(default="", max_length=40)
     revision: int
-    revenue_satang: int
+    revenue_satang: int = Field(sa_type=BigInteger)
     sales_channels: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
@@ -171,7 +171,7 @@ class MemberEventFact(SQLModel, table=True):
     event_type: str = Field(max_length=200)
     subject_id: str = Field(default="", max_length=64)
     occurred_at: datetime = Field(sa_type=UTCDateTime)
-    value_satang: int = 0
+    value_satang: int = Field(default=0, sa_type=BigInteger)
 
 
 FACT_TABLES: list[Any] = [

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from bizclub.feedback.v1 import feedback_service_pb2, feedback_service_pb2_grpc
+from bizclub_shared import migrations
 from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from feedback import policy, reactions, seed, store
+from feedback import policy, reactions, seed
 from feedback.api import FeedbackApi
+from feedback.migrations import MIGRATIONS
 
 log = logging.getLogger("feedback")
 SERVICE_NAME = feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
@@ -29,7 +32,7 @@ class FeedbackSettings(ServiceSettings):
 class FeedbackApp:
     def __init__(self, settings: FeedbackSettings) -> None:
         self.settings = settings
-        self.runtime = ServiceRuntime(settings, tables=store.TABLES)
+        self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
         self.api = FeedbackApi(self.runtime.db, self.runtime.writer)
         # Reactions read the API's clock, so a test that moves it moves both.
         self.consumer = reactions.register(self.runtime, lambda: self.api.clock())
@@ -64,5 +67,9 @@ async def serve(settings: FeedbackSettings) -> None:
 
 def main() -> None:
     settings = FeedbackSettings()
+    if sys.argv[1:2] and sys.argv[1] in migrations.COMMANDS:
+        # `python -m feedback migrate` and friends: the schema only, no service.
+        migrations.cli(MIGRATIONS, settings.resolved_database_url(), sys.argv[1:])
+        return
     configure_logging(settings.log_level, settings.service_name)
     asyncio.run(serve(settings))

@@ -18,7 +18,18 @@ from bizclub_shared.db import UTCDateTime
 from bizclub_shared.errors import NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
-from sqlalchemy import JSON, Column, Index, Select, UniqueConstraint, func, insert, or_, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Select,
+    UniqueConstraint,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session as DbSession
 from sqlmodel import Field, SQLModel, col
 
@@ -195,7 +206,7 @@ class MonthlyReportRow(SQLModel, table=True):
     province_code: str = Field(max_length=10)
     cluster_code: str = Field(max_length=40)
     revision: int
-    revenue_satang: int
+    revenue_satang: int = Field(sa_type=BigInteger)
     sales_channels: list[int] = Field(sa_column=Column(JSON, nullable=False))
     employees: int
     submitted_at: datetime = Field(sa_type=UTCDateTime)
@@ -210,7 +221,7 @@ class MonthlyRevisionRow(SQLModel, table=True):
         primary_key=True, max_length=36, foreign_key="feedback_monthly_report.report_id"
     )
     revision: int = Field(primary_key=True)
-    revenue_satang: int
+    revenue_satang: int = Field(sa_type=BigInteger)
     sales_channels: list[int] = Field(sa_column=Column(JSON, nullable=False))
     employees: int
     reason_th: str = Field(default="")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from bizclub.matching.v1 import matching_service_pb2, matching_service_pb2_grpc
+from bizclub_shared import migrations
 from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from matching import policy, reactions, seed, store
+from matching import policy, reactions, seed
 from matching.api import MatchingApi
+from matching.migrations import MIGRATIONS
 
 log = logging.getLogger("matching")
 SERVICE_NAME = matching_service_pb2.DESCRIPTOR.services_by_name["MatchingService"].full_name
@@ -29,7 +32,7 @@ class MatchingSettings(ServiceSettings):
 class MatchingApp:
     def __init__(self, settings: MatchingSettings) -> None:
         self.settings = settings
-        self.runtime = ServiceRuntime(settings, tables=store.TABLES)
+        self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
         self.api = MatchingApi(self.runtime.db, self.runtime.writer)
         self.consumer = reactions.register(self.runtime)
 
@@ -60,5 +63,9 @@ async def serve(settings: MatchingSettings) -> None:
 
 def main() -> None:
     settings = MatchingSettings()
+    if sys.argv[1:2] and sys.argv[1] in migrations.COMMANDS:
+        # `python -m matching migrate` and friends: the schema only, no service.
+        migrations.cli(MIGRATIONS, settings.resolved_database_url(), sys.argv[1:])
+        return
     configure_logging(settings.log_level, settings.service_name)
     asyncio.run(serve(settings))

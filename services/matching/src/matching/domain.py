@@ -544,6 +544,21 @@ def validate_offer(request: matching_service_pb2.PublishOfferRequest) -> OfferFa
     return OfferFacts(categories, title, description, capacity, price, certs, request.otop_stars)
 
 
+def shell_title(products: Sequence[str], business_name_th: str) -> str:
+    """The products, comma-separated, as many as fit a title (MAX_TITLE characters).
+
+    Membership allows 50 products of 120 characters; all of them would not fit the
+    offer's title column, and PostgreSQL refuses a longer value.
+    """
+    title = ""
+    for product in products:
+        longer = f"{title}, {product}" if title else product
+        if len(longer) > MAX_TITLE:
+            break
+        title = longer
+    return title or business_name_th[:MAX_TITLE]
+
+
 def shell_offer(
     member_id: str,
     province_code: str,
@@ -560,7 +575,7 @@ def shell_offer(
         cluster_code=cluster_code,
         business_name_th=business_name_th,
         categories=categories_of_cluster(cluster_code),
-        title=", ".join(products) or business_name_th,
+        title=shell_title(products, business_name_th),
         description="",
         products=list(products),
         capacity=None,

@@ -16,7 +16,7 @@ from bizclub_shared.db import UTCDateTime
 from bizclub_shared.errors import NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, select
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 
@@ -48,8 +48,8 @@ class NeedRow(SQLModel, table=True):
     terms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     volume_amount: float | None = None
     volume_unit: str = Field(default="", max_length=40)
-    price_min_satang: int | None = None
-    price_max_satang: int | None = None
+    price_min_satang: int | None = Field(default=None, sa_type=BigInteger)
+    price_max_satang: int | None = Field(default=None, sa_type=BigInteger)
     required_certifications: list[int] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
@@ -97,8 +97,8 @@ class OfferRow(SQLModel, table=True):
     terms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     capacity_amount: float | None = None
     capacity_unit: str = Field(default="", max_length=40)
-    price_min_satang: int | None = None
-    price_max_satang: int | None = None
+    price_min_satang: int | None = Field(default=None, sa_type=BigInteger)
+    price_max_satang: int | None = Field(default=None, sa_type=BigInteger)
     certifications: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     otop_stars: int = 0
     active: bool = False
@@ -131,7 +131,7 @@ class PairHistoryRow(SQLModel, table=True):
     held: int = 0
     missed: int = 0
     deals: int = 0
-    deal_value_satang: int = 0
+    deal_value_satang: int = Field(default=0, sa_type=BigInteger)
 
 
 class MatchingEventRow(SQLModel, table=True):
@@ -200,7 +200,7 @@ class DealRow(SQLModel, table=True):
     member_id: str = Field(index=True, max_length=36)
     meeting_id: str = Field(default="", max_length=36)
     matching_event_id: str = Field(default="", max_length=36)
-    order_value_satang: int
+    order_value_satang: int = Field(sa_type=BigInteger)
     repeats: bool
     signed_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -210,7 +210,7 @@ class FairSaleRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     matching_event_id: str = Field(foreign_key="matching_event.matching_event_id", max_length=36)
     member_id: str = Field(max_length=36)
-    sales_satang: int
+    sales_satang: int = Field(sa_type=BigInteger)
     recorded_at: datetime = Field(sa_type=UTCDateTime)
 
 

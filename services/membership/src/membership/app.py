@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from bizclub.membership.v1 import membership_service_pb2, membership_service_pb2_grpc
+from bizclub_shared import migrations
 from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from membership import policy, reactions, seed, store
+from membership import policy, reactions, seed
 from membership.api import MembershipApi
+from membership.migrations import MIGRATIONS
 
 log = logging.getLogger("membership")
 SERVICE_NAME = membership_service_pb2.DESCRIPTOR.services_by_name["MembershipService"].full_name
@@ -29,7 +32,7 @@ class MembershipSettings(ServiceSettings):
 class MembershipApp:
     def __init__(self, settings: MembershipSettings) -> None:
         self.settings = settings
-        self.runtime = ServiceRuntime(settings, tables=store.TABLES)
+        self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
         self.api = MembershipApi(self.runtime.db, self.runtime.writer)
         reactions.register(self.runtime)
 
@@ -60,5 +63,9 @@ async def serve(settings: MembershipSettings) -> None:
 
 def main() -> None:
     settings = MembershipSettings()
+    if sys.argv[1:2] and sys.argv[1] in migrations.COMMANDS:
+        # `python -m membership migrate` and friends: the schema only, no service.
+        migrations.cli(MIGRATIONS, settings.resolved_database_url(), sys.argv[1:])
+        return
     configure_logging(settings.log_level, settings.service_name)
     asyncio.run(serve(settings))

@@ -50,6 +50,7 @@ MAX_NAME = 200
 MAX_PRODUCTS = 50
 MAX_PRODUCT = 120
 MAX_REASON = 1000
+MAX_EMAIL = 200
 CLUSTER_CODE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 PHONE = re.compile(r"^(\+66|0)\d{8,9}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -331,7 +332,9 @@ def validate_contact(v: FieldViolations, contact: membership_pb2.Contact) -> Con
     if phone and not PHONE.match(phone):
         v.add("contact.phone", "must be a Thai number such as 081-234-5678 or +66812345678")
     email = contact.email.strip()
-    if email and not EMAIL.match(email):
+    if len(email) > MAX_EMAIL:  # the column's length: PostgreSQL refuses longer
+        v.add("contact.email", f"is longer than {MAX_EMAIL} characters")
+    elif email and not EMAIL.match(email):
         v.add("contact.email", "is not an e-mail address")
     national_id = check_thai_id(v, "contact.national_id", contact.national_id, required=False)
     return Contact(full_name=full_name, phone=phone, email=email, national_id=national_id)

@@ -14,7 +14,7 @@ from bizclub_shared.errors import AlreadyExists, NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
 from bizclub_shared.thai_text import normalize, search_terms
-from sqlalchemy import JSON, Column, ColumnElement, Index, and_, insert, or_, select
+from sqlalchemy import JSON, BigInteger, Column, ColumnElement, Index, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
@@ -57,7 +57,8 @@ class MemberRow(SQLModel, table=True):
     enterprise_type: int
     products: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     sales_channels: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    baseline_revenue_satang: int
+    # Satang overflow a 32-bit INTEGER at 21.4 million baht: every money column is BIGINT.
+    baseline_revenue_satang: int = Field(sa_type=BigInteger)
     status: int
     registered_at: datetime = Field(sa_type=UTCDateTime)
     approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -234,12 +235,14 @@ def cluster_province(session: Session, province_code: str, cluster_code: str) ->
     """The province whose network has this cluster code: the member's own first."""
     if (province_code, cluster_code) in _known_clusters:
         return province_code
+    clusters = ClusterRow.__table__.c  # type: ignore[attr-defined]
     provinces = list(
         session.connection()
         .execute(
-            select(ClusterRow.__table__.c.province_code).where(  # type: ignore[attr-defined]
-                ClusterRow.__table__.c.cluster_code == cluster_code  # type: ignore[attr-defined]
-            )
+            select(clusters.province_code)
+            .where(clusters.cluster_code == cluster_code)
+            # The same province every time, whatever order the database keeps rows in.
+            .order_by(clusters.province_code)
         )
         .scalars()
     )

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from bizclub.training.v1 import training_service_pb2, training_service_pb2_grpc
+from bizclub_shared import migrations
 from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from training import policy, reactions, seed, store
+from training import policy, reactions, seed
 from training.api import TrainingApi
 from training.members import MembershipClient
+from training.migrations import MIGRATIONS
 
 log = logging.getLogger("training")
 SERVICE_NAME = training_service_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name
@@ -33,7 +36,7 @@ class TrainingSettings(ServiceSettings):
 class TrainingApp:
     def __init__(self, settings: TrainingSettings) -> None:
         self.settings = settings
-        self.runtime = ServiceRuntime(settings, tables=store.TABLES)
+        self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
         self.members = MembershipClient(
             settings.membership_address,
             settings.membership_timeout_seconds,
@@ -84,5 +87,9 @@ async def serve(settings: TrainingSettings) -> None:
 
 def main() -> None:
     settings = TrainingSettings()
+    if sys.argv[1:2] and sys.argv[1] in migrations.COMMANDS:
+        # `python -m training migrate` and friends: the schema only, no service.
+        migrations.cli(MIGRATIONS, settings.resolved_database_url(), sys.argv[1:])
+        return
     configure_logging(settings.log_level, settings.service_name)
     asyncio.run(serve(settings))

@@ -28,6 +28,7 @@ SETTLE_MS = 120_000
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(900),
     pytest.mark.browser,
     pytest.mark.skipif(
         shutil.which(CHROMIUM) is None,

@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 import pytest
+from bizclub.analytics.v1 import analytics_service_pb2 as ans
 from bizclub.audit.v1 import audit_service_pb2
 from bizclub.common.v1 import common_pb2
 from bizclub.feedback.v1 import feedback_pb2 as fp
@@ -45,12 +46,15 @@ from sqlmodel import col
 from training import store as training_store
 
 from tests.conftest import Broker, MembershipFactory
+from tests.integration.analytics_support import running_analytics
 from tests.integration.feedback_support import running_feedback
 from tests.integration.matching_support import running_matching
+from tests.integration.probes import eventually
 from tests.integration.training_support import training_factory
 from tests.support import CENTRAL, TEST_KEYS, officer_of, registration, token_for
 
-pytestmark = pytest.mark.slow  # seeds three services: about a minute
+# Seeds every service: about two minutes; more on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 UDON, KHON_KAEN = "TH-41", "TH-40"
 ALLOWED, DENIED = "allowed", "denied"
@@ -235,6 +239,18 @@ def table(ids: Ids) -> list[Row]:
         ("GetMonthlyReport", fs.GetMonthlyReportRequest(member_id=ids.member, month=month), fs.GetMonthlyReportResponse, "member read"),
         ("ListMonthlyReports", fs.ListMonthlyReportsRequest(province_code=UDON), fs.ListMonthlyReportsResponse, "province list"),
     ]
+    udon_scope = ans.Scope(province_code=UDON)
+    analytics_rows = [
+        ("GetIndicators", ans.GetIndicatorsRequest(scope=udon_scope), ans.GetIndicatorsResponse, "province list"),
+        ("CompareProvinces", ans.CompareProvincesRequest(), ans.CompareProvincesResponse, "list"),
+        ("GetRevenueTrend", ans.GetRevenueTrendRequest(scope=udon_scope), ans.GetRevenueTrendResponse, "province list"),
+        ("GetMatchingFunnel", ans.GetMatchingFunnelRequest(scope=udon_scope), ans.GetMatchingFunnelResponse, "province list"),
+        ("ListMemberRevenue", ans.ListMemberRevenueRequest(scope=udon_scope), ans.ListMemberRevenueResponse, "province list"),
+        ("GetMemberHistory", ans.GetMemberHistoryRequest(member_id=ids.member), ans.GetMemberHistoryResponse, "member read"),
+        ("ExportIndicatorsCsv", ans.ExportIndicatorsCsvRequest(scope=udon_scope), ans.ExportIndicatorsCsvResponse, "province list"),
+        ("GetRebuildStatus", ans.GetRebuildStatusRequest(), ans.GetRebuildStatusResponse, "list"),
+        ("StartRebuild", ans.StartRebuildRequest(), ans.StartRebuildResponse, "audit"),
+    ]
     # fmt: on
     audit = audit_service_pb2
     rows = [Row("membership", mem + m, r, t, k) for m, r, t, k in member_rows]
@@ -242,6 +258,8 @@ def table(ids: Ids) -> list[Row]:
     rows += [Row("matching", mat + m, r, t, k) for m, r, t, k in matching_rows]
     fbk = "/bizclub.feedback.v1.FeedbackService/"
     rows += [Row("feedback", fbk + m, r, t, k) for m, r, t, k in feedback_rows]
+    ana = "/bizclub.analytics.v1.AnalyticsService/"
+    rows += [Row("analytics", ana + m, r, t, k) for m, r, t, k in analytics_rows]
     rows += [
         Row(
             s,
@@ -250,7 +268,7 @@ def table(ids: Ids) -> list[Row]:
             audit.ListAuditRecordsResponse,
             "audit",
         )
-        for s in ("membership", "training", "matching", "feedback")
+        for s in ("membership", "training", "matching", "feedback", "analytics")
     ]
     return rows
 
@@ -302,13 +320,16 @@ async def platform(
         async with (
             running_matching(tmp_path, broker, **seed) as matching,
             running_feedback(tmp_path, broker, **seed) as feedback,
+            running_analytics(tmp_path, broker) as analytics,
         ):
             ids = await discover(membership, training, matching, feedback, other.member_id)
+            await analytics_knows(analytics, ids.member)
             addresses = {
                 "membership": membership.address,
                 "training": training.address,
                 "matching": f"127.0.0.1:{matching.app.runtime.server.port}",  # type: ignore[union-attr]
                 "feedback": f"127.0.0.1:{feedback.app.runtime.server.port}",  # type: ignore[union-attr]
+                "analytics": analytics.address,
             }
             channels = {name: grpc.aio.insecure_channel(a) for name, a in addresses.items()}
             try:
@@ -316,6 +337,21 @@ async def platform(
             finally:
                 for channel in channels.values():
                     await channel.close()
+
+
+async def analytics_knows(analytics: Any, member_id: str) -> None:
+    """Wait until analytics has heard of the member (its access check reads its own facts)."""
+
+    async def known() -> bool | None:
+        try:
+            await analytics.stub.GetMemberHistory(ans.GetMemberHistoryRequest(member_id=member_id))
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return True
+
+    await eventually(known, within=60.0, what="analytics hearing of the member")
 
 
 async def discover(

@@ -33,6 +33,7 @@ from tests.support import CENTRAL
 
 pytestmark = [
     pytest.mark.slow,  # seeds four services: about a minute
+    pytest.mark.timeout(900),
     # Every figure counts everything on the topics: a shared Kafka holds other tests' events.
     pytest.mark.skipif(bool(EXTERNAL_KAFKA), reason="needs topics of its own (Tansu)"),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -22,7 +23,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import select
 
 from tests.conftest import Broker, MembershipFactory
+from tests.integration.analytics_support import handled_records, running_analytics
+from tests.integration.feedback_support import running_feedback
 from tests.integration.matching_support import running_matching
+from tests.integration.probes import eventually
 from tests.integration.training_support import training_factory
 from tests.support import (
     CENTRAL,
@@ -150,7 +154,13 @@ async def test_every_write_is_audited_and_only_central_reads_the_trail(
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
-@pytest.mark.slow  # seeds three services: about a minute
+async def analytics_caught_up(analytics: Any, bootstrap_servers: str) -> bool:
+    """Analytics has applied every event of the topics it projects."""
+    return bool(analytics.applied >= await handled_records(bootstrap_servers))
+
+
+@pytest.mark.slow  # seeds every service: about two minutes
+@pytest.mark.timeout(900)
 async def test_seeded_ids_and_phones_appear_in_no_record_log_line_or_span(
     tmp_path: Path,
     broker: Broker,
@@ -164,9 +174,20 @@ async def test_seeded_ids_and_phones_appear_in_no_record_log_line_or_span(
     membership = await start_membership(**seed)
     async with training_factory(tmp_path, broker) as make_training:
         training = await make_training(membership.address, **seed)
-        async with running_matching(tmp_path, broker, **seed) as matching:
+        async with (
+            running_matching(tmp_path, broker, **seed) as matching,
+            running_feedback(tmp_path, broker, **seed) as feedback,
+            running_analytics(tmp_path, broker) as analytics,
+        ):
             await training.published()
             await matching.app.runtime.relay.publish_pending()
+            await feedback.app.runtime.relay.publish_pending()
+            # Analytics has read every area's topic (its logs and spans are in the scan).
+            await eventually(
+                lambda: analytics_caught_up(analytics, broker.bootstrap_servers),
+                within=120.0,
+                what="analytics catching up",
+            )
     await membership.app.runtime.relay.publish_pending()
     contacts = await membership.app.runtime.db.read(
         lambda s: list(s.scalars(select(store.ContactRow)))

@@ -111,6 +111,7 @@ async def projection(
     topics: Sequence[str] = (),
     register: Callable[[EventConsumer], None] = record_member_events,
     max_attempts: int = 5,
+    lock_timeout: float = 30.0,
 ) -> AsyncIterator[Projection]:
     """A started projection service; its consumer subscribes to `topics`, if any."""
     settings = ServiceSettings(
@@ -120,6 +121,7 @@ async def projection(
         grpc_host="127.0.0.1",
         grpc_port=0,
         consumer_max_attempts=max_attempts,
+        database_lock_timeout_seconds=lock_timeout,
     )
     runtime = ServiceRuntime(settings, tables=[OutboxEvent, InboxEntry, AppliedEvent])
     consumer = runtime.consumer(name)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,8 @@ from bizclub.membership.v1 import membership_service_pb2, membership_service_pb2
 from bizclub_shared.topics import MEMBERSHIP
 
 from tests.conftest import Broker
+from tests.faults.support import projection_counts, report_counts
+from tests.integration.consumer_support import projection
 from tests.integration.probes import eventually, free_port, outbox_rows
 from tests.support import Record, client_channel, read_topic, registration, udon_thani_network
 
@@ -170,6 +173,23 @@ async def test_events_committed_before_a_kill_are_published_after_the_restart(
             stub = membership_service_pb2_grpc.MembershipServiceStub(channel)
             got = await stub.GetMember(ms.GetMemberRequest(member_id=member_ids[-1]), timeout=10)
             assert got.member.business_name_en == f"Crash Member {MEMBERS - 1}"
+
+            # A consumer downstream applies each committed member event once.
+            produced = [i for k, _, i, _ in committed if k in member_ids]
+            group = f"crash-{uuid.uuid4().hex[:8]}"
+            async with projection(
+                tmp_path / "projection.db", group, broker.bootstrap_servers, topics=[MEMBERSHIP]
+            ) as p:
+
+                async def projected() -> bool:
+                    return projection_counts(p.db_path, group, produced)[1] >= len(produced)
+
+                await eventually(projected, within=30, what="the projection applying them")
+            inbox, rows, distinct = projection_counts(p.db_path, group, produced)
+            assert distinct == rows
+            report_counts(
+                "commit-then-crash", produced=len(produced), applied=inbox, projected=rows
+            )
         finally:
             await channel.close()
             second.send_signal(signal.SIGTERM)

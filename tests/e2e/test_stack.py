@@ -27,6 +27,7 @@ from typing import Any
 
 import grpc
 import pytest
+from bizclub.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
 from bizclub.common.v1 import common_pb2
 from bizclub.feedback.v1 import feedback_pb2, feedback_service_pb2, feedback_service_pb2_grpc
 from bizclub.membership.v1 import (
@@ -377,6 +378,32 @@ def test_feedback_is_seeded_with_growing_monthly_reports_and_open_problems(
             feedback_pb2.MEETING_STATUS_SCHEDULED,
             feedback_pb2.MEETING_STATUS_HELD,
         }
+
+
+def test_analytics_shows_udon_thanis_members_and_revenue_against_baseline(
+    stack: Stack, stub: Stub, officer_token: str
+) -> None:
+    port = next(s.port for s in SERVICES if s.name == "analytics")
+    members, _ = all_members(stub, province_code="TH-41")
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as plain:
+        analytics = analytics_service_pb2_grpc.AnalyticsServiceStub(
+            grpc.intercept_channel(plain, _Bearer(officer_token))
+        )
+        request = analytics_service_pb2.GetIndicatorsRequest(
+            scope=analytics_service_pb2.Scope(province_code="TH-41")
+        )
+        # It reads the other services' topics as they seed: wait until it has caught up.
+        deadline = time.monotonic() + 120
+        while True:
+            indicators = analytics.GetIndicators(request, timeout=10).indicators
+            caught_up = indicators.members.total == len(members)
+            if caught_up and indicators.revenue.reports and indicators.training.sessions:
+                break
+            assert time.monotonic() < deadline, f"analytics did not catch up: {indicators}"
+            time.sleep(0.5)
+    revenue = indicators.revenue
+    assert revenue.members_grew > 0
+    assert revenue.average_latest_revenue.satang > revenue.average_baseline.satang
 
 
 # --- (a) grpcurl: reflection and health -----------------------------------------------------

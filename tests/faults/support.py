@@ -20,10 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-
 from tests.conftest import Broker
-from tests.support import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,29 +131,22 @@ def projection_process(
         popen.wait(timeout=10)
 
 
-async def replay_dead_letters(broker: Broker, dlq_topic: str) -> int:
-    """Publish every record of a dead-letter topic back to the topic it came from, with its
-    envelope (the dlq_* headers dropped); return how many. What an operator runs once the
-    handler is fixed. (`bizclub dlq replay` is being built on branch console; until it is on
-    main, the fault test calls this.)"""
-    dead = await read_topic(broker.bootstrap_servers, dlq_topic)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=broker.bootstrap_servers,
-        acks="all",
-        enable_idempotence=broker.idempotence,
+async def bizclub_dlq_replay(broker: Broker, topic: str) -> str:
+    """`bizclub dlq replay --topic <topic> --all`, the operator's command, as a process;
+    its output. What an operator runs once the failing handler is fixed."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "bizclub"),
+        "dlq",
+        "--bootstrap-servers",
+        broker.bootstrap_servers,
+        "replay",
+        "--topic",
+        topic,
+        "--all",
+        env={**os.environ, "BIZCLUB_KAFKA_IDEMPOTENCE": str(broker.idempotence).lower()},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    await producer.start()
-    try:
-        for record in dead:
-            headers = [
-                (k, v.encode()) for k, v in record.headers.items() if not k.startswith("dlq_")
-            ]
-            await producer.send_and_wait(
-                record.headers["dlq_topic"],
-                record.value,
-                key=record.key.encode(),
-                headers=headers,
-            )
-    finally:
-        await producer.stop()
-    return len(dead)
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    return output.decode()

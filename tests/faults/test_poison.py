@@ -3,7 +3,8 @@ partition flowing on, and a replay once the handler is fixed.
 
 The projection consumes a topic of the test's own on the real broker. One event among
 many always fails until its handler is fixed. (tests/integration/test_inbox.py covers
-each of these alone; here they come together, with the counts.)
+each of these alone; here they come together, with the counts.) The replay is the
+operator's `bizclub dlq replay`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bizclub_shared.topics import dead_letter
 from bizclub_shared.unit_of_work import UnitOfWork
 
 from tests.conftest import Broker
-from tests.faults.support import projection_counts, replay_dead_letters, report_counts
+from tests.faults.support import bizclub_dlq_replay, projection_counts, report_counts
 from tests.integration.consumer_support import projection, record
 from tests.integration.probes import eventually
 from tests.integration.test_inbox import member_registered, own_topic, produce
@@ -75,8 +76,9 @@ async def test_a_poison_event_is_dead_lettered_the_stream_flows_and_a_replay_app
         assert poison_id not in applied and len(applied) == EVENTS - 1
 
         fixed = True  # the fix is deployed; the operator replays the dead letters, twice
-        assert await replay_dead_letters(broker, dead_letter(topic)) == 1
-        assert await replay_dead_letters(broker, dead_letter(topic)) == 1
+        for _ in range(2):
+            replayed = await bizclub_dlq_replay(broker, topic)
+            assert "1 dead letters replayed" in replayed, replayed
 
         async def replays_handled() -> bool:
             return p.consumer.applied + p.consumer.duplicates >= EVENTS + 1

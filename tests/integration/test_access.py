@@ -188,6 +188,7 @@ def table(ids: Ids) -> list[Row]:
         ("ListBuyers", mts.ListBuyersRequest(province_code=UDON), mts.ListBuyersResponse, "public read"),
         ("PublishNeed", mts.PublishNeedRequest(buyer_id=ids.buyer), mts.PublishNeedResponse, "officer write"),
         ("GetNeed", mts.GetNeedRequest(need_id=ids.need), mts.GetNeedResponse, "public read"),
+        ("CloseNeed", mts.CloseNeedRequest(need_id=ids.need), mts.CloseNeedResponse, "officer write"),
         ("ListNeeds", mts.ListNeedsRequest(), mts.ListNeedsResponse, "public read"),
         ("PublishOffer", mts.PublishOfferRequest(member_id=ids.member, title="ผ้าไหม"), mts.PublishOfferResponse, "member's own write"),
         ("ListOffers", mts.ListOffersRequest(province_code=UDON), mts.ListOffersResponse, "list"),
@@ -348,7 +349,9 @@ async def discover(
     buyer = await first(
         db, select(col(x.BuyerRow.buyer_id)).where(col(x.BuyerRow.province_code) == UDON)
     )
-    need = await first(db, select(col(x.NeedRow.need_id)))
+    need = await first(
+        db, select(col(x.NeedRow.need_id)).where(col(x.NeedRow.province_code) == UDON)
+    )
     event = await first(db, select(col(x.MatchingEventRow.matching_event_id)))
     meeting = await first(db, select(col(x.MeetingRow.meeting_id)))
     f, fdb = feedback_store, feedback.app.runtime.db

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 import pytest
+from bizclub.analytics.v1 import analytics_service_pb2
 from bizclub.audit.v1 import audit_service_pb2
 from bizclub.feedback.v1 import feedback_service_pb2
 from bizclub.matching.v1 import matching_service_pb2
@@ -31,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Broker, MembershipFactory
+from tests.integration.analytics_support import running_analytics
 from tests.integration.feedback_support import running_feedback
 from tests.integration.matching_support import running_matching
 from tests.integration.training_support import training_factory
@@ -143,6 +145,7 @@ SERVICES: dict[str, list[ServiceDescriptor]] = {
     "training": [training_service_pb2.DESCRIPTOR.services_by_name["TrainingService"]],
     "matching": [matching_service_pb2.DESCRIPTOR.services_by_name["MatchingService"]],
     "feedback": [feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"]],
+    "analytics": [analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"]],
 }
 AUDIT = audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"]
 
@@ -193,6 +196,7 @@ async def test_fuzzing_every_rpc_finds_no_internal_error_and_no_crash(
         async with (
             running_matching(tmp_path, broker) as matching,
             running_feedback(tmp_path, broker) as feedback,
+            running_analytics(tmp_path, broker) as analytics,
         ):
             assert matching.app.runtime.server is not None
             addresses = {
@@ -200,6 +204,7 @@ async def test_fuzzing_every_rpc_finds_no_internal_error_and_no_crash(
                 "training": training.address,
                 "matching": f"127.0.0.1:{matching.app.runtime.server.port}",
                 "feedback": feedback.address,
+                "analytics": analytics.address,
             }
             failures: list[str] = []
             for name, services in SERVICES.items():

@@ -43,6 +43,7 @@ class ServiceProcess:
     started_at: float = 0.0
     log_file: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    http: bool = False  # a web server (health: GET /healthz) rather than a gRPC service
 
 
 SERVICES = [
@@ -50,6 +51,11 @@ SERVICES = [
     ServiceProcess("training", 50052, "TRAINING_"),
     ServiceProcess("matching", 50053, "MATCHING_"),
     ServiceProcess("feedback", 50054, "FEEDBACK_"),
+    ServiceProcess("analytics", 50055, "ANALYTICS_"),
+    # The operator console; the local demo signs in by picking a demo role.
+    ServiceProcess(
+        "console", 8080, "CONSOLE_", extra_env={"CONSOLE_DEMO_LOGIN": "true"}, http=True
+    ),
 ]
 
 
@@ -60,11 +66,11 @@ def service_env(
     env["BIZCLUB_AUTH_KEYS"], env["BIZCLUB_AUTH_SIGNING_KEY_ID"] = local_keys(data_dir)
     env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     env["BIZCLUB_DATA_DIR"] = str(data_dir)
-    env[f"{service.env_prefix}GRPC_PORT"] = str(service.port)
+    env[f"{service.env_prefix}{'HTTP' if service.http else 'GRPC'}_PORT"] = str(service.port)
     env[f"{service.env_prefix}SEED_DEMO_DATA"] = "true" if seed else "false"
     # Each service finds the others at their local ports, e.g. TRAINING_MEMBERSHIP_ADDRESS.
     for other in SERVICES:
-        if other is not service:
+        if other is not service and not other.http:
             env[f"{service.env_prefix}{other.name.upper()}_ADDRESS"] = f"127.0.0.1:{other.port}"
     env.update(service.extra_env)
     return env
@@ -80,8 +86,34 @@ def spawn(service: ServiceProcess, env: dict[str, str], logs: Path) -> None:
     service.started_at = time.monotonic()
 
 
+async def http_healthy(port: int) -> bool:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 1.0)
+        return status_line.split(b" ")[1:2] == [b"200"]
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+
+
 async def wait_serving(service: ServiceProcess, within: float = 120.0) -> None:
     deadline = time.monotonic() + within
+    if service.http:
+        while time.monotonic() < deadline:
+            if service.process is not None and service.process.poll() is not None:
+                raise RuntimeError(f"{service.name} exited; see {service.log_file}")
+            if await http_healthy(service.port):
+                return
+            await asyncio.sleep(0.3)
+        raise RuntimeError(
+            f"{service.name} did not answer within {within:.0f}s; see {service.log_file}"
+        )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
@@ -132,7 +164,16 @@ def print_banner(bootstrap: str, embedded: bool, data_dir: Path, member_id: str)
         "MOC Biz Club platform is up (Udon Thani demo network seeded).",
         f"  broker      {bootstrap}  ({'embedded Tansu: its event log lives in memory only' if embedded else 'external'})",
     ]
-    lines += [f"  {s.name:<11} 127.0.0.1:{s.port}  (gRPC; log {s.log_file})" for s in SERVICES]
+    lines += [
+        f"  {s.name:<11} 127.0.0.1:{s.port}  (gRPC; log {s.log_file})"
+        for s in SERVICES
+        if not s.http
+    ]
+    lines += [
+        f"  {s.name:<11} http://localhost:{s.port}/  (open it in a browser; log {s.log_file})"
+        for s in SERVICES
+        if s.http
+    ]
     lines += [
         f"  data        {data_dir}/  (SQLite files, kept across restarts)",
         "",
@@ -146,6 +187,7 @@ def print_banner(bootstrap: str, embedded: bool, data_dir: Path, member_id: str)
     lines += [
         "",
         "Try:",
+        "  the operator console: http://localhost:8080/ (sign in by picking a demo role)",
         "  tools/install-grpcurl.sh && tools/bin/grpcurl -plaintext localhost:50051 list",
         "  TOKEN=$(uv run bizclub token --role province_officer --province TH-41)",
         '  tools/bin/grpcurl -plaintext -H "authorization: Bearer $TOKEN" \\',

@@ -2,6 +2,9 @@
 
     bizclub token --role province_officer --province TH-41 --subject somchai
     bizclub demo-tokens
+    bizclub import-members รายชื่อสมาชิก.xlsx --province TH-41
+    bizclub dlq list | bizclub dlq replay --topic bizclub.membership.v1 --at 0:3
+    bizclub export-indicators --province TH-41 --from 2569-01 --to 2569-06 > out.csv
 
 Tokens are signed with the keys in BIZCLUB_AUTH_KEYS, or else the local stack's
 key file (var/auth-keys.json, written by `make run` on first start).
@@ -19,6 +22,8 @@ from pathlib import Path
 
 from bizclub_shared.auth import Caller, Role, SigningKeys
 from bizclub_shared.provinces import PROVINCES
+
+from bizclub_stack import dead_letters, indicators, member_import
 
 UDON_THANI, KHON_KAEN = "TH-41", "TH-40"
 
@@ -82,7 +87,37 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--ttl-hours", type=float, default=8.0)
     demo = commands.add_parser("demo-tokens", help="one token per role for the local demo")
     demo.add_argument("--member-id", default="", help="also a member token for this member")
+    member_import.add_arguments(
+        commands.add_parser(
+            "import-members",
+            help="register the members of a provincial office's list (.csv, .xlsx)",
+            description=member_import.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    dead_letters.add_arguments(
+        commands.add_parser(
+            "dlq",
+            help="inspect and replay dead-lettered events",
+            description=dead_letters.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    indicators.add_arguments(
+        commands.add_parser(
+            "export-indicators",
+            help="the programme's indicators as CSV (from analytics)",
+            description=indicators.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     args = parser.parse_args(argv)
+    if args.command == "export-indicators":
+        sys.exit(indicators.run(args))
+    if args.command == "import-members":
+        sys.exit(member_import.run(args))
+    if args.command == "dlq":
+        sys.exit(dead_letters.run(args))
 
     keys_json, signing_kid = local_keys(Path(args.data_dir))
     try:

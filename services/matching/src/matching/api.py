@@ -33,7 +33,7 @@ from bizclub_shared.errors import (
 from bizclub_shared.paging import MAX_PAGE, decode_cursor, encode_cursor, page_size, rows_after
 from bizclub_shared.topics import MATCHING
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
-from bizclub_shared.validation import check_province, require_id
+from bizclub_shared.validation import check_province, clean_text, require_id
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -83,6 +83,9 @@ def need_to_proto(need: domain.Need) -> mp.Need:
         proto.price.CopyFrom(domain.price_proto(need.price))
     if need.deadline:
         proto.deadline.CopyFrom(domain.date_proto(need.deadline))
+    if need.closed_at:
+        proto.closed_at.CopyFrom(domain.timestamp(need.closed_at))
+        proto.closed_reason = need.closed_reason
     return proto
 
 
@@ -350,6 +353,24 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
 
         return ms.PublishNeedResponse(need=await self._writer.run(publish, "PublishNeed"))
 
+    async def CloseNeed(
+        self, request: ms.CloseNeedRequest, context: grpc.aio.ServicerContext
+    ) -> ms.CloseNeedResponse:
+        need_id = require_id(request.need_id, "need_id")
+        v = FieldViolations()
+        reason = clean_text(v, "reason", request.reason, required=False, limit=1000)
+        v.raise_if_any()
+
+        def close(uow: UnitOfWork) -> mp.Need:
+            row = store.need_row(uow.session, need_id)
+            need = store.to_need(row)
+            event = need.close(reason, utcnow())
+            row.closed_at, row.closed_reason = need.closed_at, need.closed_reason
+            uow.emit(MATCHING, need.buyer_id, event, need.province_code)
+            return need_to_proto(need)
+
+        return ms.CloseNeedResponse(need=await self._writer.run(close, "CloseNeed"))
+
     async def GetNeed(
         self, request: ms.GetNeedRequest, context: grpc.aio.ServicerContext
     ) -> ms.GetNeedResponse:
@@ -367,7 +388,9 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
         check_province_filter(request.province_code)
         check_page_size(request.page)
         provinces = visible_provinces()
-        filters = json.dumps([request.province_code, request.buyer_id.strip()])
+        filters = json.dumps(
+            [request.province_code, request.buyer_id.strip(), request.include_closed]
+        )
         after = decode_cursor(request.page.page_token, filters, (str, str))
         size = page_size(request.page.page_size)
         n = store.NeedRow
@@ -379,6 +402,8 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
                 query = query.where(col(n.province_code) == request.province_code)
             if request.buyer_id.strip():
                 query = query.where(col(n.buyer_id) == request.buyer_id.strip())
+            if not request.include_closed:
+                query = query.where(col(n.closed_at).is_(None))
             start = [from_cursor_time(after[0]), after[1]] if after is not None else None
             visible: list[store.NeedRow] = []
             # Needs closed to the caller's provinces are skipped, so read on in chunks

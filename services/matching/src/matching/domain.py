@@ -311,10 +311,24 @@ class Need:
     deadline: date | None
     published_at: datetime
     terms: list[str] = field(default_factory=list)
+    closed_at: datetime | None = None
+    closed_reason: str = ""
 
     def __post_init__(self) -> None:
         if not self.terms:
             self.terms = match_terms(self.title, self.description)
+
+    def close(self, reason: str, now: datetime) -> events_pb2.NeedClosed:
+        if self.closed_at is not None:
+            raise FailedPrecondition("is already closed", field="need_id")
+        self.closed_at, self.closed_reason = now, reason
+        return events_pb2.NeedClosed(
+            need_id=self.need_id,
+            buyer_id=self.buyer_id,
+            province_code=self.province_code,
+            reason=reason,
+            occurred_at=timestamp(now),
+        )
 
     def required(self) -> set[int]:
         """Certifications an offer must hold: a star rating implies OTOP."""
@@ -324,7 +338,7 @@ class Need:
         return certs
 
     def is_open(self, today: date) -> bool:
-        return self.deadline is None or self.deadline >= today
+        return self.closed_at is None and (self.deadline is None or self.deadline >= today)
 
     def target_regions(self) -> set[int]:
         return set(self.delivery_regions) or {region_of(self.province_code)}
@@ -706,6 +720,8 @@ def exclusion(need: Need, offer: Offer, today: date) -> str | None:
     """Why this offer must never be suggested for this need, or None."""
     if not offer.active:
         return "the member is not active"
+    if need.closed_at is not None:
+        return "the need is closed"
     if not need.is_open(today):
         return "the need's deadline has passed"
     if need.open_to_province_codes and offer.province_code not in need.open_to_province_codes:

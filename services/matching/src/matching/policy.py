@@ -59,6 +59,12 @@ def access_policy(db: Database) -> AccessPolicy:
             db, col(b.buyer_id), request.buyer_id, province=col(b.province_code)
         )
 
+    async def need(request: Any) -> Target | None:
+        n = store.NeedRow
+        return await lookup_target(
+            db, col(n.need_id), request.need_id, province=col(n.province_code)
+        )
+
     async def event(request: Any) -> Target | None:
         e = store.MatchingEventRow
         return await lookup_target(
@@ -108,6 +114,7 @@ def access_policy(db: Database) -> AccessPolicy:
         "GetBuyer": rule(*EVERYONE),
         "ListBuyers": rule(*EVERYONE),
         "PublishNeed": rule(OFFICER, target=buyer),
+        "CloseNeed": rule(OFFICER, target=need),
         "GetNeed": rule(*EVERYONE),  # a need closed to the caller's provinces: NOT_FOUND
         "ListNeeds": rule(*EVERYONE),  # narrowed in the handler
         "PublishOffer": rule(OFFICER, MEMBER, target=member_of_request),

@@ -62,6 +62,8 @@ class NeedRow(SQLModel, table=True):
     )
     deadline: date | None = None
     published_at: datetime = Field(sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_reason: str = Field(default="", max_length=1000)
 
 
 class MemberRow(SQLModel, table=True):
@@ -273,6 +275,8 @@ def to_need(row: NeedRow) -> domain.Need:
         deadline=row.deadline,
         published_at=row.published_at,
         terms=list(row.terms),
+        closed_at=row.closed_at,
+        closed_reason=row.closed_reason,
     )
 
 
@@ -310,7 +314,8 @@ def open_needs(
     session: Session, today: date, buyer_ids: Collection[str] | None = None
 ) -> list[domain.Need]:
     query = select(NeedRow).where(
-        (col(NeedRow.deadline).is_(None)) | (col(NeedRow.deadline) >= today)
+        col(NeedRow.closed_at).is_(None),
+        (col(NeedRow.deadline).is_(None)) | (col(NeedRow.deadline) >= today),
     )
     if buyer_ids is not None:
         query = query.where(col(NeedRow.buyer_id).in_(buyer_ids))

@@ -575,3 +575,37 @@ class FairSalesRecorded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FairSalesRecorded: _TypeAlias = FairSalesRecorded  # noqa: Y015
+
+@_typing.final
+class NeedClosed(_message.Message):
+    """A buyer's need was closed: no more suggestions for it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NEED_ID_FIELD_NUMBER: _builtins.int
+    BUYER_ID_FIELD_NUMBER: _builtins.int
+    PROVINCE_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    need_id: _builtins.str
+    buyer_id: _builtins.str
+    province_code: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        need_id: _builtins.str = ...,
+        buyer_id: _builtins.str = ...,
+        province_code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_id", b"buyer_id", "need_id", b"need_id", "occurred_at", b"occurred_at", "province_code", b"province_code", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NeedClosed: _TypeAlias = NeedClosed  # noqa: Y015

@@ -367,6 +367,8 @@ class Need(_message.Message):
     OPEN_TO_PROVINCE_CODES_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
     PUBLISHED_AT_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    CLOSED_REASON_FIELD_NUMBER: _builtins.int
     need_id: _builtins.str
     buyer_id: _builtins.str
     province_code: _builtins.str
@@ -376,6 +378,7 @@ class Need(_message.Message):
     """Free text, Thai or English; segmented into words (PyThaiNLP newmm) for ranking."""
     min_otop_stars: _builtins.int
     """1-5 when an OTOP rating of at least that many stars is required; 0 when not."""
+    closed_reason: _builtins.str
     @_builtins.property
     def categories(self) -> _containers.RepeatedScalarFieldContainer[Global___ProductCategory.ValueType]: ...
     @_builtins.property
@@ -400,6 +403,10 @@ class Need(_message.Message):
     def deadline(self) -> _common_pb2.Date: ...
     @_builtins.property
     def published_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp:
+        """Set once the need is closed (CloseNeed)."""
+
     def __init__(
         self,
         *,
@@ -417,10 +424,12 @@ class Need(_message.Message):
         open_to_province_codes: _abc.Iterable[_builtins.str] | None = ...,
         deadline: _common_pb2.Date | None = ...,
         published_at: _timestamp_pb2.Timestamp | None = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+        closed_reason: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "price", b"price", "published_at", b"published_at", "volume", b"volume"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "deadline", b"deadline", "price", b"price", "published_at", b"published_at", "volume", b"volume"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_id", b"buyer_id", "categories", b"categories", "deadline", b"deadline", "delivery_regions", b"delivery_regions", "description", b"description", "min_otop_stars", b"min_otop_stars", "need_id", b"need_id", "open_to_province_codes", b"open_to_province_codes", "price", b"price", "province_code", b"province_code", "published_at", b"published_at", "required_certifications", b"required_certifications", "title", b"title", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_id", b"buyer_id", "categories", b"categories", "closed_at", b"closed_at", "closed_reason", b"closed_reason", "deadline", b"deadline", "delivery_regions", b"delivery_regions", "description", b"description", "min_otop_stars", b"min_otop_stars", "need_id", b"need_id", "open_to_province_codes", b"open_to_province_codes", "price", b"price", "province_code", b"province_code", "published_at", b"published_at", "required_certifications", b"required_certifications", "title", b"title", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -284,9 +284,12 @@ class ListNeedsRequest(_message.Message):
     PROVINCE_CODE_FIELD_NUMBER: _builtins.int
     BUYER_ID_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    INCLUDE_CLOSED_FIELD_NUMBER: _builtins.int
     province_code: _builtins.str
     """The buyer's province; empty lists every province."""
     buyer_id: _builtins.str
+    include_closed: _builtins.bool
+    """Closed needs too."""
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest:
         """In the order needs were published."""
@@ -297,10 +300,11 @@ class ListNeedsRequest(_message.Message):
         province_code: _builtins.str = ...,
         buyer_id: _builtins.str = ...,
         page: _common_pb2.PageRequest | None = ...,
+        include_closed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_id", b"buyer_id", "page", b"page", "province_code", b"province_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_id", b"buyer_id", "include_closed", b"include_closed", "page", b"page", "province_code", b"province_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1050,3 +1054,46 @@ class RecordFairSalesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordFairSalesResponse: _TypeAlias = RecordFairSalesResponse  # noqa: Y015
+
+@_typing.final
+class CloseNeedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NEED_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    need_id: _builtins.str
+    reason: _builtins.str
+    """Why, in Thai or English (e.g. "ได้ผู้ผลิตครบแล้ว"). Optional."""
+    def __init__(
+        self,
+        *,
+        need_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["need_id", b"need_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseNeedRequest: _TypeAlias = CloseNeedRequest  # noqa: Y015
+
+@_typing.final
+class CloseNeedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NEED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def need(self) -> _matching_pb2.Need: ...
+    def __init__(
+        self,
+        *,
+        need: _matching_pb2.Need | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["need", b"need"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["need", b"need"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseNeedResponse: _TypeAlias = CloseNeedResponse  # noqa: Y015

@@ -69,6 +69,11 @@ class MatchingServiceStub:
                 request_serializer=bizclub_dot_matching_dot_v1_dot_matching__service__pb2.ListNeedsRequest.SerializeToString,
                 response_deserializer=bizclub_dot_matching_dot_v1_dot_matching__service__pb2.ListNeedsResponse.FromString,
                 _registered_method=True)
+        self.CloseNeed = channel.unary_unary(
+                '/bizclub.matching.v1.MatchingService/CloseNeed',
+                request_serializer=bizclub_dot_matching_dot_v1_dot_matching__service__pb2.CloseNeedRequest.SerializeToString,
+                response_deserializer=bizclub_dot_matching_dot_v1_dot_matching__service__pb2.CloseNeedResponse.FromString,
+                _registered_method=True)
         self.PublishOffer = channel.unary_unary(
                 '/bizclub.matching.v1.MatchingService/PublishOffer',
                 request_serializer=bizclub_dot_matching_dot_v1_dot_matching__service__pb2.PublishOfferRequest.SerializeToString,
@@ -183,6 +188,15 @@ class MatchingServiceServicer:
 
     def ListNeeds(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseNeed(self, request, context):
+        """The buyer has what they needed, or gave up: the need is no longer suggested or
+        listed (unless asked for). Meetings already requested stand.
+        Errors: NOT_FOUND (need), FAILED_PRECONDITION (already closed).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -318,6 +332,11 @@ def add_MatchingServiceServicer_to_server(servicer, server):
                     servicer.ListNeeds,
                     request_deserializer=bizclub_dot_matching_dot_v1_dot_matching__service__pb2.ListNeedsRequest.FromString,
                     response_serializer=bizclub_dot_matching_dot_v1_dot_matching__service__pb2.ListNeedsResponse.SerializeToString,
+            ),
+            'CloseNeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseNeed,
+                    request_deserializer=bizclub_dot_matching_dot_v1_dot_matching__service__pb2.CloseNeedRequest.FromString,
+                    response_serializer=bizclub_dot_matching_dot_v1_dot_matching__service__pb2.CloseNeedResponse.SerializeToString,
             ),
             'PublishOffer': grpc.unary_unary_rpc_method_handler(
                     servicer.PublishOffer,
@@ -557,6 +576,33 @@ class MatchingService:
             '/bizclub.matching.v1.MatchingService/ListNeeds',
             bizclub_dot_matching_dot_v1_dot_matching__service__pb2.ListNeedsRequest.SerializeToString,
             bizclub_dot_matching_dot_v1_dot_matching__service__pb2.ListNeedsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseNeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bizclub.matching.v1.MatchingService/CloseNeed',
+            bizclub_dot_matching_dot_v1_dot_matching__service__pb2.CloseNeedRequest.SerializeToString,
+            bizclub_dot_matching_dot_v1_dot_matching__service__pb2.CloseNeedResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,11 @@ class MatchingServiceStub:
     """A buyer publishes what it wants to buy."""
     GetNeed: _grpc.UnaryUnaryMultiCallable[_matching_service_pb2.GetNeedRequest, _matching_service_pb2.GetNeedResponse]
     ListNeeds: _grpc.UnaryUnaryMultiCallable[_matching_service_pb2.ListNeedsRequest, _matching_service_pb2.ListNeedsResponse]
+    CloseNeed: _grpc.UnaryUnaryMultiCallable[_matching_service_pb2.CloseNeedRequest, _matching_service_pb2.CloseNeedResponse]
+    """The buyer has what they needed, or gave up: the need is no longer suggested or
+    listed (unless asked for). Meetings already requested stand.
+    Errors: NOT_FOUND (need), FAILED_PRECONDITION (already closed).
+    """
     PublishOffer: _grpc.UnaryUnaryMultiCallable[_matching_service_pb2.PublishOfferRequest, _matching_service_pb2.PublishOfferResponse]
     """A member fills in (offer_id set) or adds (offer_id empty) an offer. Every
     member gets one offer from membership's events; it is active while the member is.
@@ -98,6 +103,11 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     """A buyer publishes what it wants to buy."""
     GetNeed: _aio.UnaryUnaryMultiCallable[_matching_service_pb2.GetNeedRequest, _matching_service_pb2.GetNeedResponse]  # type: ignore[assignment]
     ListNeeds: _aio.UnaryUnaryMultiCallable[_matching_service_pb2.ListNeedsRequest, _matching_service_pb2.ListNeedsResponse]  # type: ignore[assignment]
+    CloseNeed: _aio.UnaryUnaryMultiCallable[_matching_service_pb2.CloseNeedRequest, _matching_service_pb2.CloseNeedResponse]  # type: ignore[assignment]
+    """The buyer has what they needed, or gave up: the need is no longer suggested or
+    listed (unless asked for). Meetings already requested stand.
+    Errors: NOT_FOUND (need), FAILED_PRECONDITION (already closed).
+    """
     PublishOffer: _aio.UnaryUnaryMultiCallable[_matching_service_pb2.PublishOfferRequest, _matching_service_pb2.PublishOfferResponse]  # type: ignore[assignment]
     """A member fills in (offer_id set) or adds (offer_id empty) an offer. Every
     member gets one offer from membership's events; it is active while the member is.
@@ -183,6 +193,17 @@ class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _matching_service_pb2.ListNeedsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_matching_service_pb2.ListNeedsResponse, _abc.Awaitable[_matching_service_pb2.ListNeedsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CloseNeed(
+        self,
+        request: _matching_service_pb2.CloseNeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_matching_service_pb2.CloseNeedResponse, _abc.Awaitable[_matching_service_pb2.CloseNeedResponse]]:
+        """The buyer has what they needed, or gave up: the need is no longer suggested or
+        listed (unless asked for). Meetings already requested stand.
+        Errors: NOT_FOUND (need), FAILED_PRECONDITION (already closed).
+        """
 
     @_abc_1.abstractmethod
     def PublishOffer(

@@ -1,0 +1,3 @@
+from analytics.app import main
+
+main()

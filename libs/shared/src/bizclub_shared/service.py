@@ -37,6 +37,7 @@ from bizclub_shared.thai_text import warm_up
 from bizclub_shared.unit_of_work import Writer
 
 log = logging.getLogger(__name__)
+STOP_STEP_SECONDS = 10.0
 
 
 class ServiceRuntime:
@@ -148,13 +149,16 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        # Every step with the broker is bounded: a service must stop even when the
+        # broker has gone (a consumer's leave-group or a producer's flush can wait on it).
         if self.consumers:
             with contextlib.suppress(Exception):
-                await self.kafka.stop()
+                await asyncio.wait_for(self.kafka.stop(), STOP_STEP_SECONDS)
         # Publish what is already committed before going, if the broker is there.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.relay.publish_pending(), 3.0)
-        await self.relay.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.relay.close(), STOP_STEP_SECONDS)
         await self.writer.stop()
         self.db.close()
 

@@ -277,7 +277,10 @@ def run(
 ) -> list[tuple[str, bool]]:
     """Print the matching figures; the targets as (label, met)."""
     labelled = load_labelled()
-    scored, baseline = precision_at_5(labelled, scoring_rank), precision_at_5(labelled, substring_rank)
+    scored, baseline = (
+        precision_at_5(labelled, scoring_rank),
+        precision_at_5(labelled, substring_rank),
+    )
     pairs = sum(len(r) for r in labelled.relevant.values())
     note(f"labelled set: {len(labelled.needs)} needs, {len(labelled.offers)} offers, {pairs} pairs")
     emit("substring_precision_at_5", baseline, "ratio")

@@ -5,7 +5,9 @@ substring search, and never an offer lacking a certification the need requires.
 
 from __future__ import annotations
 
-from bench.matching import load_labelled, precision_at_5, scoring_rank, substring_rank
+from matching import domain
+
+from bench.matching import TODAY, load_labelled, precision_at_5, scoring_rank, substring_rank
 
 
 def test_the_labelled_set_has_at_least_fifty_relevant_pairs() -> None:
@@ -34,7 +36,9 @@ def test_an_offer_missing_a_required_certification_is_never_in_the_top_five() ->
             assert required <= set(offers[offer_id].certifications), (need.title, offer_id)
             checked += 1
     # the set has such offers, e.g. a village แหนม without อย., so this can fail
-    assert any(n.required() - set(o.certifications) for n in labelled.needs for o in offers.values())
+    assert any(
+        n.required() - set(o.certifications) for n in labelled.needs for o in offers.values()
+    )
     assert checked > 0
 
 
@@ -49,9 +53,6 @@ def test_substring_matching_misses_what_segmentation_finds() -> None:
 def test_a_members_suggestions_score_as_in_the_needs_own_ranking() -> None:
     """rank_needs_for_member scores only the member's offers (and skips needs with no
     word or category in common) yet gives each pair the score ranking the need gives it."""
-    from bench.matching import TODAY
-    from matching import domain
-
     labelled = load_labelled()
     for member_id in ("member-o14", "member-o22", "member-o01", "member-o35"):
         mine = domain.rank_needs_for_member(

@@ -736,7 +736,9 @@ class TextIndex:
             scores = [float(raw[i]) for _, i in positions]
         else:
             positions = [(o, self._position[o]) for o in offer_ids]
-            scores = [float(x) for x in self._bm25.get_batch_scores(query, [i for _, i in positions])]
+            scores = [
+                float(x) for x in self._bm25.get_batch_scores(query, [i for _, i in positions])
+            ]
         result: dict[str, tuple[float, list[str]]] = {}
         for (offer_id, i), score in zip(positions, scores, strict=True):
             matched = [q for q in query if q in self._terms[i]]

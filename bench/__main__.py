@@ -247,7 +247,7 @@ async def published_ids(bootstrap: str, topic: str, expect: int) -> set[str]:
 
 async def run(args: argparse.Namespace) -> int:
     if args.only_matching:
-        return _matching_stage()
+        return _matching_stage(args.matching_queries)
     with tempfile.TemporaryDirectory(prefix="bizclub-bench-") as tmp_name:
         tmp = Path(tmp_name)
         broker = EmbeddedBroker(args.port_base, log_path=tmp / "tansu.log")
@@ -306,16 +306,16 @@ async def run(args: argparse.Namespace) -> int:
         ]
         for label, ok in checks:
             note(f"target {label}: {'met' if ok else 'MISSED'}")
-        _matching_stage()
+        _matching_stage(args.matching_queries)
         if lost:
             note(f"FAILED: {len(lost)} committed events never reached the broker")
             return 1
         return 0
 
 
-def _matching_stage() -> int:
+def _matching_stage(queries: int) -> int:
     """In-process, after the services have stopped, so nothing else competes for the CPU."""
-    for label, ok in matching.run(emit, note):
+    for label, ok in matching.run(emit, note, queries):
         note(f"target {label}: {'met' if ok else 'MISSED'}")
     return 0
 
@@ -340,9 +340,12 @@ def main() -> int:
     parser.add_argument(
         "--only-matching", action="store_true", help="only the matching stage (no services)"
     )
+    parser.add_argument(
+        "--matching-queries", type=int, default=50, help="suggestion calls timed per kind"
+    )
     args = parser.parse_args()
-    if not (args.seconds > 0 and args.warmup > 0 and args.events > 0):
-        parser.error("--seconds, --warmup and --events must be positive")
+    if not (args.seconds > 0 and args.warmup > 0 and args.events > 0 and args.matching_queries > 0):
+        parser.error("--seconds, --warmup, --events and --matching-queries must be positive")
     return asyncio.run(run(args))
 
 

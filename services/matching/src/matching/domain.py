@@ -720,6 +720,18 @@ class TextIndex:
     def __len__(self) -> int:
         return len(self._position)
 
+    def _score(self, query: list[str], i: int) -> float:
+        """BM25 of one offer, BM25Okapi.get_scores' formula: its get_batch_scores copies
+        every document's length into an array on each call (about 1 ms at 50,000)."""
+        assert self._bm25 is not None
+        bm25, k1, b = self._bm25, self._bm25.k1, self._bm25.b
+        freqs, norm = bm25.doc_freqs[i], 1 - b + b * bm25.doc_len[i] / bm25.avgdl
+        score = 0.0
+        for q in query:
+            tf = freqs.get(q, 0)
+            score += bm25.idf[q] * (tf * (k1 + 1) / (tf + k1 * norm))
+        return score
+
     def similarity(
         self, need: Need, offer_ids: Collection[str] | None = None
     ) -> dict[str, tuple[float, list[str]]]:
@@ -736,9 +748,7 @@ class TextIndex:
             scores = [float(raw[i]) for _, i in positions]
         else:
             positions = [(o, self._position[o]) for o in offer_ids]
-            scores = [
-                float(x) for x in self._bm25.get_batch_scores(query, [i for _, i in positions])
-            ]
+            scores = [self._score(query, i) for _, i in positions]
         result: dict[str, tuple[float, list[str]]] = {}
         for (offer_id, i), score in zip(positions, scores, strict=True):
             matched = [q for q in query if q in self._terms[i]]

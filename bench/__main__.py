@@ -66,6 +66,8 @@ def note(text: str) -> None:
 
 
 def _fmt(value: float) -> str:
+    if 0 < abs(value) < 0.1:
+        return f"{value:.3g}"  # the schedule's few milliseconds, in seconds
     return f"{value:.1f}" if abs(value) >= 100 else f"{value:.2f}"
 
 

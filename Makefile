@@ -7,7 +7,7 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: run run-kafka kafka-start kafka-stop test test-slow test-kafka test-postgres test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
+.PHONY: run run-kafka kafka-start kafka-stop test test-slow test-kafka test-postgres test-faults soak test-all lint typecheck proto proto-lint proto-breaking bench setup clean tools
 
 setup: .venv/.synced
 
@@ -61,6 +61,25 @@ test-kafka: setup
 	BIZCLUB_TEST_KAFKA_SCRIPT=$(CURDIR)/deploy/kafka/kafka.sh \
 	    $(RUN) pytest -q tests/integration tests/e2e \
 	    --ignore=tests/integration/test_embedded_broker.py
+
+# The fault suite (tests/faults, and the commit-then-crash test) on Apache Kafka, which keeps
+# its log across the broker kill; each test prints its produced/applied/projected counts.
+KAFKA_FAULTS_PORT ?= 19192
+KAFKA_FAULTS_CONTROLLER_PORT ?= 19193
+test-faults: setup
+	@export KAFKA_PORT=$(KAFKA_FAULTS_PORT) KAFKA_CONTROLLER_PORT=$(KAFKA_FAULTS_CONTROLLER_PORT) \
+	    KAFKA_STATE_DIR=$(CURDIR)/var/kafka-faults; \
+	deploy/kafka/kafka.sh reset && \
+	trap 'deploy/kafka/kafka.sh stop' EXIT && \
+	deploy/kafka/kafka.sh start && \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_FAULTS_PORT) \
+	BIZCLUB_TEST_KAFKA_SCRIPT=$(CURDIR)/deploy/kafka/kafka.sh \
+	    $(RUN) pytest -q -s -m "" tests/faults tests/integration/test_crash_recovery.py
+
+# Mixed traffic on every service for SOAK_SECONDS (default 10 min), then the lag drain.
+SOAK_SECONDS ?= 600
+soak: setup
+	$(RUN) python -m bench.soak --duration $(SOAK_SECONDS)
 
 lint: setup
 	$(RUN) ruff check .

@@ -113,15 +113,20 @@ class Projection:
 
 @asynccontextmanager
 async def projection(
-    database_url: str,
+    database: str | Path,
     name: str,
     bootstrap_servers: str,
     *,
     topics: Sequence[str] = (),
     register: Callable[[EventConsumer], None] = record_member_events,
     max_attempts: int = 5,
+    lock_timeout: float = 30.0,
 ) -> AsyncIterator[Projection]:
-    """A started projection service; its consumer subscribes to `topics`, if any."""
+    """A started projection service; its consumer subscribes to `topics`, if any.
+
+    `database`: a URL, or the path of a SQLite file (the fault tests lock and read it).
+    """
+    database_url = f"sqlite+aiosqlite:///{database}" if isinstance(database, Path) else database
     settings = ServiceSettings(
         service_name="test-projection",
         database_url=database_url,
@@ -129,6 +134,7 @@ async def projection(
         grpc_host="127.0.0.1",
         grpc_port=0,
         consumer_max_attempts=max_attempts,
+        database_lock_timeout_seconds=lock_timeout,
     )
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     consumer = runtime.consumer(name)

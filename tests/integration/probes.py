@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from tests.databases import query
@@ -38,11 +39,11 @@ def free_port(low: int, high: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError(f"no free port in {low}-{high}")
 
 
-def outbox_rows(database_url: str) -> list[tuple[str, str, str, bool]]:
-    """(key, event_type, event_id, sent) of every outbox row in a service's database,
-    in commit order, read with plain SQL."""
+def outbox_rows(database: str | Path) -> list[tuple[str, str, str, bool]]:
+    """(key, event_type, event_id, sent) of every outbox row in a service's database
+    (a URL, or a SQLite file's path), in commit order, read with plain SQL."""
     rows = query(
-        database_url,
+        f"sqlite:///{database}" if isinstance(database, Path) else database,
         "SELECT key, event_type, event_id, sent_at IS NOT NULL FROM outbox ORDER BY id",
     )
     return [(k, t, i, bool(s)) for k, t, i, s in rows]

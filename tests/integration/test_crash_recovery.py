@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,8 @@ from bizclub_shared.topics import MEMBERSHIP
 
 from tests.conftest import Broker
 from tests.databases import database_url
+from tests.faults.support import projection_counts, report_counts
+from tests.integration.consumer_support import projection
 from tests.integration.probes import eventually, free_port, outbox_rows
 from tests.support import Record, client_channel, read_topic, registration, udon_thani_network
 
@@ -171,6 +174,25 @@ async def test_events_committed_before_a_kill_are_published_after_the_restart(
             stub = membership_service_pb2_grpc.MembershipServiceStub(channel)
             got = await stub.GetMember(ms.GetMemberRequest(member_id=member_ids[-1]), timeout=10)
             assert got.member.business_name_en == f"Crash Member {MEMBERS - 1}"
+
+            # A consumer downstream applies each committed member event once.
+            produced = [i for k, _, i, _ in committed if k in member_ids]
+            group = f"crash-{uuid.uuid4().hex[:8]}"
+            projection_db = tmp_path / "projection.db"
+            async with projection(
+                projection_db, group, broker.bootstrap_servers, topics=[MEMBERSHIP]
+            ):
+
+                async def projected() -> bool:
+                    return projection_counts(projection_db, group, produced)[1] >= len(produced)
+
+                # On a shared Kafka it reads the other tests' events first: give it time.
+                await eventually(projected, within=120, what="the projection applying them")
+            inbox, rows, distinct = projection_counts(projection_db, group, produced)
+            assert distinct == rows
+            report_counts(
+                "commit-then-crash", produced=len(produced), applied=inbox, projected=rows
+            )
         finally:
             await channel.close()
             second.send_signal(signal.SIGTERM)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy import DateTime, Engine, TypeDecorator, event, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
@@ -34,6 +35,9 @@ _SYNC_DRIVERS = {
     "postgresql+asyncpg": "postgresql+psycopg",
     "postgresql": "postgresql+psycopg",
 }
+# The database cannot be reached, or stayed locked past the lock timeout: a condition that
+# passes, not the fault of a request or an event. Callers answer UNAVAILABLE or wait.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def sync_url(url: str) -> str:
@@ -42,21 +46,23 @@ def sync_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False) if driver else url
 
 
-def create_engine(url: str, *, echo: bool = False) -> Engine:
+def create_engine(url: str, *, echo: bool = False, lock_timeout: float = 30.0) -> Engine:
+    """`lock_timeout`: how long a SQLite write waits for another writer's lock before the
+    database counts as unavailable."""
     url = sync_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa_create_engine(
-            url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}
+            url, echo=echo, connect_args={"timeout": lock_timeout, "check_same_thread": False}
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, lock_timeout)
         return engine
     return sa_create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, lock_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
@@ -64,7 +70,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -80,8 +86,8 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """A service's database: the engine, and reads run off the event loop."""
 
-    def __init__(self, url: str, *, read_threads: int = 4) -> None:
-        self.engine = create_engine(url)
+    def __init__(self, url: str, *, read_threads: int = 4, lock_timeout: float = 30.0) -> None:
+        self.engine = create_engine(url, lock_timeout=lock_timeout)
         self.url = self.engine.url
         self.write_sessions = sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False

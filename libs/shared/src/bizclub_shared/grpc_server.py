@@ -20,9 +20,11 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 
+from bizclub_shared.db import DATABASE_UNAVAILABLE
 from bizclub_shared.errors import DomainError
 
 __all__ = [
+    "DATABASE_UNAVAILABLE_MESSAGE",
     "INTERNAL_ERROR_MESSAGE",
     "BearerTokenInterceptor",
     "ErrorMappingInterceptor",
@@ -40,6 +42,7 @@ logger = logging.getLogger(__name__)
 ServicerRegistration = tuple[Callable[[Any, grpc.aio.Server], None], object]
 
 INTERNAL_ERROR_MESSAGE = "internal error; the service has logged the details"
+DATABASE_UNAVAILABLE_MESSAGE = "the database is unavailable; try again"
 
 # These codes carry a google.rpc.BadRequest naming the offending fields (the
 # contract promises it in every *_service.proto).
@@ -98,6 +101,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             except NotImplementedError:
                 # The generated base servicer raises this for methods not written yet.
                 await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+            except DATABASE_UNAVAILABLE as err:
+                # The database is down, or locked past its timeout: a condition that
+                # passes, not a bug. The caller retries (as gRPC clients do on UNAVAILABLE).
+                logger.warning("database unavailable in %s: %s", method, type(err).__name__)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE)
             except DomainError as err:
                 status = _domain_error_status(err)
                 # context.abort rather than abort_with_status: the OTel context

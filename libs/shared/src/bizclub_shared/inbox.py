@@ -24,7 +24,7 @@ from opentelemetry import trace
 from sqlalchemy import BigInteger, select
 from sqlmodel import Field, SQLModel, col
 
-from bizclub_shared.db import UTCDateTime, utcnow
+from bizclub_shared.db import DATABASE_UNAVAILABLE, UTCDateTime, utcnow
 from bizclub_shared.envelope import Envelope, EnvelopeError
 from bizclub_shared.telemetry import context_from_traceparent
 from bizclub_shared.topics import dead_letter
@@ -67,6 +67,7 @@ class EventConsumer:
         self.applied = 0
         self.duplicates = 0
         self.dead_lettered = 0
+        self.database_waits = 0  # attempts that met an unavailable database
 
     def handles(self, event_type: type[Message]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -167,10 +168,26 @@ class EventConsumer:
                 return "applied"
 
             delay = 0.05
-            for attempt in range(1, self._max_attempts + 1):
+            attempt = 0
+            while attempt < self._max_attempts:
                 try:
                     outcome = await self._writer.run(apply, f"{self.name} {event_cls.__name__}")
+                except DATABASE_UNAVAILABLE as exc:
+                    # Not the event's fault: wait for the database, however long, without
+                    # using up the attempts that would send a good event to the DLQ. The
+                    # offset is not committed meanwhile, so a crash here loses nothing.
+                    self.database_waits += 1
+                    log.warning(
+                        "%s: database unavailable (%s); retrying in %.1fs",
+                        self.name,
+                        type(exc).__name__,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
                 except Exception as exc:
+                    attempt += 1
                     if attempt == self._max_attempts:
                         span.record_exception(exc)
                         await self._dead_letter(

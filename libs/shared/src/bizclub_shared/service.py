@@ -48,7 +48,10 @@ class ServiceRuntime:
         # This service's token for calling the others.
         self.service_token = ServiceToken(self.keys, settings.service_name)
         export_to_collector(setup_tracing(settings.service_name))
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(
+            settings.resolved_database_url(),
+            lock_timeout=settings.database_lock_timeout_seconds,
+        )
         self.writer = Writer(self.db, settings.service_name)
         self.relay = OutboxRelay(
             self.db,

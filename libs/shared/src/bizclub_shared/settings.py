@@ -20,6 +20,9 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     # SQLAlchemy async URL. Empty: a SQLite file var/<service>.db under data_dir.
     database_url: str = ""
+    # SQLite: how long a write waits for the file's write lock (held by another process)
+    # before the service answers UNAVAILABLE and its consumers back off.
+    database_lock_timeout_seconds: float = 30.0
     data_dir: Path = Field(
         default=Path("var"), validation_alias=AliasChoices("BIZCLUB_DATA_DIR", "data_dir")
     )

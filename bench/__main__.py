@@ -15,6 +15,9 @@ monthly_report_c64   SubmitMonthlyReport requests/s from ghz at concurrency 64 a
 raw_producer         aiokafka send() + await every future, acks=all, events/s.
 relay                OutboxRelay draining a pre-filled outbox, events/s, against
                      raw_producer as baseline.
+matching             suggest_for_member/need p50/p99, schedule_300x60, precision_at_5
+                     against substring_precision_at_5: see bench/matching.py
+                     (`python -m bench --only-matching` runs this stage alone).
 
 Lines starting with `#` are context (errors, outbox backlog, CPU per process);
 `BENCH ...` lines are the figures. Exit status 1 if any request failed.
@@ -36,7 +39,7 @@ from bizclub_shared.broker import EmbeddedBroker
 from bizclub_shared.grpc_server import channel as authorised_channel
 from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
 
-from bench import relay
+from bench import matching, relay
 from bench.auth import TOKEN
 from bench.cpu import process_cpu, thread_cpu
 from bench.register import LevelResult, Load, find_ghz
@@ -63,6 +66,8 @@ def note(text: str) -> None:
 
 
 def _fmt(value: float) -> str:
+    if 0 < abs(value) < 0.1:
+        return f"{value:.3g}"  # the schedule's few milliseconds, in seconds
     return f"{value:.1f}" if abs(value) >= 100 else f"{value:.2f}"
 
 
@@ -243,6 +248,8 @@ async def published_ids(bootstrap: str, topic: str, expect: int) -> set[str]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if args.only_matching:
+        return _matching_stage(args.matching_queries)
     with tempfile.TemporaryDirectory(prefix="bizclub-bench-") as tmp_name:
         tmp = Path(tmp_name)
         broker = EmbeddedBroker(args.port_base, log_path=tmp / "tansu.log")
@@ -301,10 +308,18 @@ async def run(args: argparse.Namespace) -> int:
         ]
         for label, ok in checks:
             note(f"target {label}: {'met' if ok else 'MISSED'}")
+        _matching_stage(args.matching_queries)
         if lost:
             note(f"FAILED: {len(lost)} committed events never reached the broker")
             return 1
         return 0
+
+
+def _matching_stage(queries: int) -> int:
+    """In-process, after the services have stopped, so nothing else competes for the CPU."""
+    for label, ok in matching.run(emit, note, queries):
+        note(f"target {label}: {'met' if ok else 'MISSED'}")
+    return 0
 
 
 def main() -> int:
@@ -324,9 +339,15 @@ def main() -> int:
         default=None,
         help="run the service under cProfile and write pstats here (slows it down)",
     )
+    parser.add_argument(
+        "--only-matching", action="store_true", help="only the matching stage (no services)"
+    )
+    parser.add_argument(
+        "--matching-queries", type=int, default=50, help="suggestion calls timed per kind"
+    )
     args = parser.parse_args()
-    if not (args.seconds > 0 and args.warmup > 0 and args.events > 0):
-        parser.error("--seconds, --warmup and --events must be positive")
+    if not (args.seconds > 0 and args.warmup > 0 and args.events > 0 and args.matching_queries > 0):
+        parser.error("--seconds, --warmup, --events and --matching-queries must be positive")
     return asyncio.run(run(args))
 
 

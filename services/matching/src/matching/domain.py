@@ -717,17 +717,42 @@ class TextIndex:
         self._bm25 = _LuceneBM25([o.terms for o in offers]) if has_words else None
         self._terms = [set(o.terms) for o in offers]
 
-    def similarity(self, need: Need) -> dict[str, tuple[float, list[str]]]:
-        """offer id -> (0..1, the need's words the offer has)."""
+    def __len__(self) -> int:
+        return len(self._position)
+
+    def _score(self, query: list[str], i: int) -> float:
+        """BM25 of one offer, BM25Okapi.get_scores' formula: its get_batch_scores copies
+        every document's length into an array on each call (about 1 ms at 50,000)."""
+        assert self._bm25 is not None
+        bm25, k1, b = self._bm25, self._bm25.k1, self._bm25.b
+        freqs, norm = bm25.doc_freqs[i], 1 - b + b * bm25.doc_len[i] / bm25.avgdl
+        score = 0.0
+        for q in query:
+            tf = freqs.get(q, 0)
+            score += bm25.idf[q] * (tf * (k1 + 1) / (tf + k1 * norm))
+        return score
+
+    def similarity(
+        self, need: Need, offer_ids: Collection[str] | None = None
+    ) -> dict[str, tuple[float, list[str]]]:
+        """offer id -> (0..1, the need's words the offer has), for `offer_ids` (all when
+        None): a member's few offers are scored alone, with the whole index's statistics."""
+        wanted = self._position if offer_ids is None else offer_ids
         query = [q for q in dict.fromkeys(need.terms) if self._bm25 and q in self._bm25.idf]
         if self._bm25 is None or not query:
-            return {offer_id: (0.0, []) for offer_id in self._position}
-        raw = self._bm25.get_scores(query)
+            return {offer_id: (0.0, []) for offer_id in wanted}
         ideal = sum(self._bm25.idf[q] for q in query)
+        if offer_ids is None:
+            positions = list(self._position.items())
+            raw = self._bm25.get_scores(query)
+            scores = [float(raw[i]) for _, i in positions]
+        else:
+            positions = [(o, self._position[o]) for o in offer_ids]
+            scores = [self._score(query, i) for _, i in positions]
         result: dict[str, tuple[float, list[str]]] = {}
-        for offer_id, i in self._position.items():
+        for (offer_id, i), score in zip(positions, scores, strict=True):
             matched = [q for q in query if q in self._terms[i]]
-            result[offer_id] = (min(1.0, max(0.0, float(raw[i]) / ideal)), matched)
+            result[offer_id] = (min(1.0, max(0.0, score / ideal)), matched)
         return result
 
 
@@ -934,7 +959,9 @@ def rank_offers(
     with nothing in common (no category and no word).
     """
     index = index or TextIndex(offers)
-    text = index.similarity(need)
+    # Offers fewer than the index holds (a member's own): score only those.
+    subset = None if len(offers) == len(index) else [o.offer_id for o in offers]
+    text = index.similarity(need, subset)
     best: dict[str, Suggestion] = {}
     for offer in offers:
         if exclusion(need, offer, today) is not None:
@@ -972,10 +999,18 @@ def rank_needs_for_member(
     """The needs a member's offers fit best. Each need is scored against every active
     offer (the same word statistics as when ranking for the need), and the member's
     own offers are picked out."""
-    index = TextIndex(active_offers)
     mine = [o for o in active_offers if o.member_id == member_id]
+    if not mine:
+        return []
+    index = TextIndex(active_offers)
+    # rank_offers drops a pair with no word and no category in common; skipping those
+    # needs here first spares scoring the thousands that cannot fit this member.
+    my_words = set().union(*(o.terms for o in mine))
+    my_categories = set().union(*(o.categories for o in mine))
     found: list[Suggestion] = []
     for need in needs:
+        if my_words.isdisjoint(need.terms) and my_categories.isdisjoint(need.categories):
+            continue
         found.extend(rank_offers(need, mine, history, today, index=index))
     return sorted(found, key=_order)[:top_k]
 

@@ -32,6 +32,13 @@ from bizclub_shared.provinces import is_province
 
 __all__ = [
     "ALGORITHM",
+    "CENTRAL",
+    "EVERYONE",
+    "LEAD",
+    "MEMBER",
+    "OFFICER",
+    "READERS",
+    "SERVICE",
     "AccessPolicy",
     "Caller",
     "Role",
@@ -43,6 +50,7 @@ __all__ = [
     "current_call",
     "current_caller",
     "lookup_target",
+    "province_of_request",
     "rule",
     "visible_cluster",
     "visible_provinces",
@@ -129,6 +137,23 @@ class Rule:
 
 def rule(*roles: Role, target: Resolver | None = None) -> Rule:
     return Rule(frozenset(roles), target)
+
+
+# Short names for the policy tables.
+CENTRAL, OFFICER, LEAD, MEMBER, SERVICE = (
+    Role.CENTRAL,
+    Role.PROVINCE_OFFICER,
+    Role.CLUSTER_LEAD,
+    Role.MEMBER,
+    Role.SERVICE,
+)
+EVERYONE = (CENTRAL, OFFICER, LEAD, MEMBER, SERVICE)
+READERS = (CENTRAL, OFFICER, LEAD, SERVICE)
+
+
+async def province_of_request(request: Any) -> Target:
+    """The province a request names in its `province_code` (creates, province lists)."""
+    return Target(request.province_code.strip())
 
 
 # The policy table: full method name ("/pkg.Service/Method") -> Rule. A method

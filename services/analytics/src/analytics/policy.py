@@ -12,21 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from bizclub.analytics.v1 import analytics_service_pb2
-from bizclub_shared.auth import AccessPolicy, Role, Target, rule
+from bizclub_shared.auth import CENTRAL, MEMBER, READERS, AccessPolicy, Target, rule
 from bizclub_shared.db import Database
 
 from analytics import store
 
 SERVICE_NAME = analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
-
-CENTRAL, OFFICER, LEAD, MEMBER, SERVICE = (
-    Role.CENTRAL,
-    Role.PROVINCE_OFFICER,
-    Role.CLUSTER_LEAD,
-    Role.MEMBER,
-    Role.SERVICE,
-)
-READERS = (CENTRAL, OFFICER, LEAD, SERVICE)
 
 
 def access_policy(db: Database) -> AccessPolicy:

@@ -16,7 +16,19 @@ from __future__ import annotations
 from typing import Any
 
 from bizclub.feedback.v1 import feedback_service_pb2
-from bizclub_shared.auth import AccessPolicy, Role, Target, lookup_target, rule
+from bizclub_shared.auth import (
+    CENTRAL,
+    EVERYONE,
+    LEAD,
+    MEMBER,
+    OFFICER,
+    READERS,
+    AccessPolicy,
+    Target,
+    lookup_target,
+    province_of_request,
+    rule,
+)
 from bizclub_shared.db import Database
 from sqlmodel import col
 
@@ -24,21 +36,8 @@ from feedback import store
 
 SERVICE_NAME = feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 
-CENTRAL, OFFICER, LEAD, MEMBER, SERVICE = (
-    Role.CENTRAL,
-    Role.PROVINCE_OFFICER,
-    Role.CLUSTER_LEAD,
-    Role.MEMBER,
-    Role.SERVICE,
-)
-EVERYONE = (CENTRAL, OFFICER, LEAD, MEMBER, SERVICE)
-READERS = (CENTRAL, OFFICER, LEAD, SERVICE)
-
 
 def access_policy(db: Database) -> AccessPolicy:
-    async def province_of_request(request: Any) -> Target:
-        return Target(request.province_code.strip())
-
     async def member(request: Any) -> Target | None:
         # A member feedback has not heard of touches nothing here: the handler says so
         # ("not a member of any Biz Club network"), whoever asks.

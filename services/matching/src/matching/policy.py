@@ -13,7 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from bizclub.matching.v1 import matching_service_pb2
-from bizclub_shared.auth import AccessPolicy, Role, Target, lookup_target, rule
+from bizclub_shared.auth import (
+    EVERYONE,
+    MEMBER,
+    OFFICER,
+    READERS,
+    AccessPolicy,
+    Target,
+    lookup_target,
+    province_of_request,
+    rule,
+)
 from bizclub_shared.db import Database
 from sqlalchemy import select
 from sqlmodel import col
@@ -22,21 +32,8 @@ from matching import store
 
 SERVICE_NAME = matching_service_pb2.DESCRIPTOR.services_by_name["MatchingService"].full_name
 
-CENTRAL, OFFICER, LEAD, MEMBER, SERVICE = (
-    Role.CENTRAL,
-    Role.PROVINCE_OFFICER,
-    Role.CLUSTER_LEAD,
-    Role.MEMBER,
-    Role.SERVICE,
-)
-EVERYONE = (CENTRAL, OFFICER, LEAD, MEMBER, SERVICE)
-READERS = (CENTRAL, OFFICER, LEAD, SERVICE)
-
 
 def access_policy(db: Database) -> AccessPolicy:
-    async def province_of_request(request: Any) -> Target:
-        return Target(request.province_code)
-
     async def member(member_id: str) -> Target | None:
         m = store.MemberRow
         # None when matching has not heard of the member (yet): every handler that

@@ -11,7 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from bizclub.membership.v1 import membership_service_pb2
-from bizclub_shared.auth import AccessPolicy, Role, Target, lookup_target, rule
+from bizclub_shared.auth import (
+    CENTRAL,
+    LEAD,
+    MEMBER,
+    OFFICER,
+    SERVICE,
+    AccessPolicy,
+    Target,
+    lookup_target,
+    province_of_request,
+    rule,
+)
 from bizclub_shared.db import Database
 from sqlmodel import col
 
@@ -19,19 +30,8 @@ from membership import store
 
 SERVICE_NAME = membership_service_pb2.DESCRIPTOR.services_by_name["MembershipService"].full_name
 
-CENTRAL, OFFICER, LEAD, MEMBER, SERVICE = (
-    Role.CENTRAL,
-    Role.PROVINCE_OFFICER,
-    Role.CLUSTER_LEAD,
-    Role.MEMBER,
-    Role.SERVICE,
-)
-
 
 def access_policy(db: Database) -> AccessPolicy:
-    async def province_of_request(request: Any) -> Target:
-        return Target(request.province_code)
-
     async def member(member_id: str) -> Target | None:
         m = store.MemberRow
         return await lookup_target(

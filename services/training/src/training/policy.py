@@ -11,7 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from bizclub.training.v1 import training_service_pb2
-from bizclub_shared.auth import AccessPolicy, Role, Target, lookup_target, rule
+from bizclub_shared.auth import (
+    CENTRAL,
+    EVERYONE,
+    MEMBER,
+    OFFICER,
+    READERS,
+    AccessPolicy,
+    Target,
+    lookup_target,
+    province_of_request,
+    rule,
+)
 from bizclub_shared.db import Database
 from sqlmodel import col
 
@@ -20,21 +31,8 @@ from training.members import MembershipClient
 
 SERVICE_NAME = training_service_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name
 
-CENTRAL, OFFICER, LEAD, MEMBER, SERVICE = (
-    Role.CENTRAL,
-    Role.PROVINCE_OFFICER,
-    Role.CLUSTER_LEAD,
-    Role.MEMBER,
-    Role.SERVICE,
-)
-EVERYONE = (CENTRAL, OFFICER, LEAD, MEMBER, SERVICE)
-READERS = (CENTRAL, OFFICER, LEAD, SERVICE)
-
 
 def access_policy(db: Database, members: MembershipClient) -> AccessPolicy:
-    async def province_of_request(request: Any) -> Target:
-        return Target(request.province_code)
-
     async def session(request: Any) -> Target | None:
         s = store.SessionRow
         return await lookup_target(

@@ -24,7 +24,7 @@ from bizclub_shared.topics import ALL_TOPICS, ensure_topics
 from membership.app import MembershipApp, MembershipSettings
 
 from tests.databases import database_url
-from tests.support import TEST_AUTH_KEYS_JSON, client_channel
+from tests.support import TEST_AUTH_KEYS_JSON, client_channel, fresh_topics
 
 EXTERNAL_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_SCRIPT = os.environ.get("BIZCLUB_TEST_KAFKA_SCRIPT")
@@ -80,7 +80,7 @@ class Broker:
 @pytest.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
     if EXTERNAL_KAFKA:
-        await ensure_topics(EXTERNAL_KAFKA, list(ALL_TOPICS))
+        await fresh_topics(EXTERNAL_KAFKA)
         yield Broker(EXTERNAL_KAFKA, None, KafkaScript(KAFKA_SCRIPT) if KAFKA_SCRIPT else None)
         return
     embedded = EmbeddedBroker(port=0, log_path=tmp_path / "broker.log")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 from bizclub.common.v1 import common_pb2
@@ -18,6 +19,7 @@ from bizclub_shared.auth import Caller, Role, SigningKeys
 from bizclub_shared.envelope import Envelope
 from bizclub_shared.grpc_server import channel
 from bizclub_shared.provinces import PROVINCES
+from bizclub_shared.topics import ALL_TOPICS, ensure_topics
 
 _serial = itertools.count(1)
 
@@ -226,3 +228,29 @@ async def batch_producer(bootstrap_servers: str, record: Record) -> BatchProduce
         raise AssertionError(f"no batch holds offset {record.offset} of {record.topic}")
     finally:
         await consumer.stop()
+
+
+async def fresh_topics(bootstrap_servers: str, *, within: float = 60.0) -> None:
+    """Delete the platform's topics and create them again, empty.
+
+    On a Kafka shared by the whole suite (`make test-kafka`), earlier tests' records and
+    their groups' committed offsets would otherwise reach the next test's services (a
+    seed that waits for "the" demo members, a count over whole topics); deleting a topic
+    drops both. Each test then starts from empty topics, as it does on its own Tansu.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        doomed = set(await admin.list_topics()) & set(ALL_TOPICS)
+        if doomed:
+            await admin.delete_topics(sorted(doomed), timeout_ms=int(within * 1000))
+            deadline = time.monotonic() + within
+            while left := set(await admin.list_topics()) & doomed:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"topics {sorted(left)} still listed {within:g} s after deletion"
+                    )
+                await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+    await ensure_topics(bootstrap_servers, list(ALL_TOPICS), ready_timeout=within)

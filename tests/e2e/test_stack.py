@@ -9,6 +9,7 @@ uses that Apache Kafka, with the idempotent producer, as an operator would.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -38,6 +39,7 @@ from bizclub.membership.v1 import (
 from bizclub_stack.__main__ import SERVICES
 
 from tests.databases import database_url, on_postgres
+from tests.support import fresh_topics
 
 ms = membership_service_pb2
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,6 +121,7 @@ class Stack:
             for service in SERVICES:
                 env[f"{service.env_prefix}DATABASE_URL"] = database_url(self.data_dir, service.name)
         if EXTERNAL_KAFKA:
+            asyncio.run(fresh_topics(EXTERNAL_KAFKA))  # not the earlier tests' records
             env["KAFKA_BOOTSTRAP_SERVERS"] = EXTERNAL_KAFKA
             env["BIZCLUB_KAFKA_IDEMPOTENCE"] = "true"
         self.output, self._up = [], threading.Event()

@@ -67,7 +67,7 @@ class Scope:
 # --- facts -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     member_id: str
     province_code: str
@@ -79,14 +79,14 @@ class Member:
     registered_at: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusChange:
     member_id: str
     status: int
     occurred_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrainingSession:
     session_id: str
     province_code: str
@@ -99,7 +99,7 @@ class TrainingSession:
         return not cluster or not self.target_cluster_codes or cluster in self.target_cluster_codes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Enrollment:
     enrollment_id: str
     session_id: str
@@ -121,7 +121,7 @@ class Enrollment:
         return self.waitlisted and not (self.confirmed or self.completed or self.cancelled)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MatchStep:
     step: str
     member_id: str
@@ -131,7 +131,7 @@ class MatchStep:
     value_satang: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Report:
     member_id: str
     month: int
@@ -142,7 +142,7 @@ class Report:
     sales_channels: list[int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Issue:
     issue_id: str
     province_code: str
@@ -152,7 +152,7 @@ class Issue:
     resolved_at: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Answer:
     survey_id: str
     member_id: str

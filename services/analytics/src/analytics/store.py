@@ -10,9 +10,10 @@ these facts at query time (see domain), by province, cluster and month.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bizclub_shared.db import UTCDateTime
 from bizclub_shared.inbox import InboxEntry
@@ -22,6 +23,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 
 from analytics import domain
+
+F = TypeVar("F")
 
 # Generation states.
 BUILDING, ACTIVE, RETIRED, FAILED = "building", "active", "retired", "failed"
@@ -491,69 +494,49 @@ def _scoped(query: Any, table: Any, gen: int, provinces: Sequence[str] | None) -
     return query
 
 
+def _facts(session: Session, kind: type[F], table: Any, query_where: Any) -> list[F]:
+    """Rows of `table` as `kind` (a domain dataclass whose fields are column names),
+    read as plain column tuples: no ORM objects, so a read over a whole province holds
+    one small object per fact, not an entity with its tracking state."""
+    columns = [getattr(table, f.name) for f in dataclasses.fields(kind)]  # type: ignore[arg-type]
+    return [kind(*row) for row in session.execute(query_where(select(*columns)))]
+
+
 def load_facts(session: Session, gen: int, provinces: Sequence[str] | None) -> domain.Facts:
     """Every fact of the given provinces (None: all) in one generation."""
 
-    def rows(table: Any) -> list[Any]:
-        return list(session.execute(_scoped(select(table), table, gen, provinces)).scalars())
+    def facts(kind: type[F], table: Any) -> list[F]:
+        return _facts(session, kind, table, lambda q: _scoped(q, table, gen, provinces))
 
-    members = rows(MemberFact)
-    member_ids = [m.member_id for m in members]
-    statuses: list[MemberStatusFact] = []
-    for chunk in _chunks(member_ids, 500):
-        statuses += session.execute(
-            select(MemberStatusFact).where(
-                col(MemberStatusFact.generation) == gen,
-                col(MemberStatusFact.member_id).in_(chunk),
-            )
-        ).scalars()
+    def of_members_in_scope(query: Any) -> Any:
+        # Status changes carry no province: those of the scope's members.
+        query = query.join(
+            MemberFact,
+            (col(MemberFact.generation) == col(MemberStatusFact.generation))
+            & (col(MemberFact.member_id) == col(MemberStatusFact.member_id)),
+        ).where(col(MemberStatusFact.generation) == gen)
+        if provinces is not None:
+            query = query.where(col(MemberFact.province_code).in_(list(provinces)))
+        return query
+
+    networks = session.execute(
+        _scoped(
+            select(NetworkFact.province_code, NetworkFact.name_th, NetworkFact.name_en),
+            NetworkFact,
+            gen,
+            provinces,
+        )
+    )
     return domain.Facts(
-        networks={n.province_code: (n.name_th, n.name_en) for n in rows(NetworkFact)},
-        members=[member_of(m) for m in members],
-        statuses=[domain.StatusChange(s.member_id, s.status, s.occurred_at) for s in statuses],
-        sessions=[
-            domain.TrainingSession(
-                s.session_id,
-                s.province_code,
-                list(s.target_cluster_codes),
-                s.month,
-                s.capacity,
-                s.cancelled,
-            )
-            for s in rows(SessionFact)
-        ],
-        enrollments=[
-            domain.Enrollment(
-                e.enrollment_id,
-                e.session_id,
-                e.province_code,
-                e.member_id,
-                e.cluster_code,
-                e.confirmed,
-                e.waitlisted,
-                e.cancelled,
-                e.completed,
-                e.attended_hours,
-            )
-            for e in rows(EnrollmentFact)
-        ],
-        steps=[
-            domain.MatchStep(
-                s.step, s.member_id, s.province_code, s.cluster_code, s.month, s.value_satang
-            )
-            for s in rows(MatchStepFact)
-        ],
-        reports=[report_of(r) for r in rows(MonthlyReportFact)],
-        issues=[
-            domain.Issue(
-                i.issue_id, i.province_code, i.member_id, i.reported_at, i.escalated, i.resolved_at
-            )
-            for i in rows(IssueFact)
-        ],
-        answers=[
-            domain.Answer(a.survey_id, a.member_id, a.province_code, a.average_rating, a.month)
-            for a in rows(SurveyAnswerFact)
-        ],
+        networks={province: (name_th, name_en) for province, name_th, name_en in networks},
+        members=facts(domain.Member, MemberFact),
+        statuses=_facts(session, domain.StatusChange, MemberStatusFact, of_members_in_scope),
+        sessions=facts(domain.TrainingSession, SessionFact),
+        enrollments=facts(domain.Enrollment, EnrollmentFact),
+        steps=facts(domain.MatchStep, MatchStepFact),
+        reports=facts(domain.Report, MonthlyReportFact),
+        issues=facts(domain.Issue, IssueFact),
+        answers=facts(domain.Answer, SurveyAnswerFact),
     )
 
 
@@ -638,8 +621,3 @@ def member_target(session: Session, member_id: str) -> tuple[str, str] | None:
     gen = active_generation(session)
     row = session.get(MemberFact, (gen, member_id))
     return None if row is None else (row.province_code, row.cluster_code)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

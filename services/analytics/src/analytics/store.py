@@ -521,7 +521,9 @@ def load_facts(session: Session, gen: int, provinces: Sequence[str] | None) -> d
 
     networks = session.execute(
         _scoped(
-            select(NetworkFact.province_code, NetworkFact.name_th, NetworkFact.name_en),
+            select(
+                col(NetworkFact.province_code), col(NetworkFact.name_th), col(NetworkFact.name_en)
+            ),
             NetworkFact,
             gen,
             provinces,

@@ -267,7 +267,21 @@ def build_index(needs: Sequence[Need], offers: Sequence[Offer]) -> SuggestionInd
         index.put_offer(offer)
     for need in needs:
         index.put_need(need)
+    index.prepare()  # as the service does at start
     return index
+
+
+def after_a_change(index: SuggestionIndex, offer: Offer, member_id: str, need: Need) -> str:
+    """What one published offer costs: the index's update, then the next calls, which
+    rebuild the lookups of the words and the category it touched."""
+    changed = Offer(**{**offer.__dict__, "otop_stars": offer.otop_stars + 1})
+    [put_ms] = time_calls([lambda: index.put_offer(changed)])
+    [member_ms] = time_calls([lambda: index.rank_needs_for_member(member_id, {}, TODAY, 10)])
+    [need_ms] = time_calls([lambda: index.rank_offers(need, {}, TODAY, 10)])
+    return (
+        f"after one offer changed: put_offer {put_ms:.2f} ms, then a member's call "
+        f"{member_ms:.1f} ms and a need's call {need_ms:.1f} ms"
+    )
 
 
 async def time_async_calls(calls: Sequence[Callable[[], Awaitable[object]]]) -> list[float]:
@@ -473,6 +487,7 @@ def run(
     for name, took in (("suggest_for_member", member_ms), ("suggest_for_need", need_ms)):
         emit(f"{name}_p50", percentile(took, 0.5), "ms")
         emit(f"{name}_p99", percentile(took, 0.99), "ms")
+    note(after_a_change(index, offers[0], member_ids[0], needs[0]))
 
     # In its own thread and event loop: the full bench calls this stage from its loop.
     with ThreadPoolExecutor(1) as thread:

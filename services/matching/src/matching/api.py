@@ -297,6 +297,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
         def load(session: Session) -> None:
             with self._index_lock:
                 store.refresh_index(session, self._index)
+                self._index.prepare()
 
         await self._db.read(load)
 

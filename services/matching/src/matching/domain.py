@@ -1141,6 +1141,10 @@ class _Postings:
             self._arrays[key] = found
         return found
 
+    def prepare(self) -> None:
+        for key in self._map:
+            self.arrays(key)
+
     def mark(self, keys: Iterable[object], into: Array) -> None:
         """Set into[slot] for every slot under any of the keys."""
         for key in keys:
@@ -1251,6 +1255,20 @@ class SuggestionIndex:
     @property
     def need_count(self) -> int:
         return len(self._needs)
+
+    def prepare(self) -> None:
+        """Build every lookup's arrays now (at start) rather than in the first calls; a
+        change later rebuilds only the arrays of the words and categories it touched."""
+        for postings in (
+            self._offer_words,
+            self._offer_categories,
+            self._need_words,
+            self._need_categories,
+            self._need_open_to,
+        ):
+            postings.prepare()
+        if self._needs:
+            self._needs_ideal()
 
     def clusters_of(self, member_id: str) -> set[tuple[str, str]]:
         """The (province, cluster) pairs of the member's active offers: the history keys

@@ -7,8 +7,10 @@ suggest_for_need_p50/p99    top-10 offers for one need among the 50,000 offers, 
     Both time what SuggestMatches does per call once its in-memory SuggestionIndex is
     up to date: the candidate lookup, the vectorised scoring and the score parts of the
     top 10 (SuggestionIndex.rank_needs_for_member / rank_offers). Building the index
-    (once, at service start) is a `#` line. The store's reads per call (the change
-    counter, the need's row, the pair history) are in the gRPC figures below.
+    (once, at service start) is a `#` line, and so is what one changed offer costs
+    (the index's update, and the next calls rebuilding the lookups it touched). The
+    store's reads per call (the change counter, the need's row, the pair history) are
+    in the gRPC figures below.
 suggest_for_need_grpc_p50/p99, suggest_for_member_grpc_p50/p99
                             the same calls through gRPC to a running MatchingApp on a
                             SQLite file seeded with the same 100,000 needs and 50,000

@@ -8,6 +8,7 @@ Pure domain, no I/O: random instances (hypothesis), and the labelled Thai set.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -235,3 +236,83 @@ def test_a_withdrawn_offer_and_a_closed_need_leave_the_index() -> None:
     index.put_need(Need(**{**wanted.__dict__, "closed_at": NOW}))
     assert index.rank_needs_for_member("m1", {}, TODAY, 10) == []
     assert (len(index), index.need_count) == (1, 0)
+
+
+def _random_offer(rng: random.Random, offer_id: str) -> Offer:
+    return Offer(
+        offer_id=offer_id,
+        member_id=rng.choice(MEMBERS),
+        province_code=rng.choice(PROVINCES),
+        cluster_code=rng.choice(CLUSTERS),
+        business_name_th="",
+        categories=rng.sample(CATEGORIES, rng.randint(0, 2)),
+        title="",
+        description="",
+        products=[],
+        capacity=rng.choice([None, Quantity(rng.choice([1.0, 80.0]), rng.choice(UNITS))]),
+        price=rng.choice([None, Price(4_000, 9_000)]),
+        certifications=rng.sample(CERTS, rng.randint(0, 3)),
+        otop_stars=rng.randint(0, 5),
+        active=rng.random() < 0.85,
+        updated_at=NOW,
+        terms=rng.choices(WORDS, k=rng.randint(0, 6)),
+    )
+
+
+def _random_need(rng: random.Random, need_id: str) -> Need:
+    return Need(
+        need_id=need_id,
+        buyer_id=rng.choice(BUYERS),
+        buyer_kind=mp.BUYER_KIND_DEPARTMENT_STORE,
+        province_code=rng.choice(PROVINCES),
+        categories=rng.sample(CATEGORIES, rng.randint(0, 2)),
+        title="",
+        description="",
+        volume=rng.choice([None, Quantity(rng.choice([0.5, 200.0]), rng.choice(UNITS))]),
+        price=rng.choice([None, Price(1_000, 5_000), Price(8_000, 30_000)]),
+        required_certifications=rng.sample(CERTS, rng.randint(0, 1)),
+        min_otop_stars=rng.choice([0, 0, 3]),
+        delivery_regions=rng.sample(REGIONS, rng.randint(0, 1)),
+        open_to_province_codes=rng.choice([[], [rng.choice(PROVINCES)]]),
+        deadline=rng.choice([None, TODAY, TODAY - timedelta(days=1)]),
+        published_at=NOW,
+        terms=rng.choices(WORDS, k=rng.randint(0, 5)),
+        closed_at=rng.choice([None, None, None, NOW]),
+    )
+
+
+def test_after_many_changes_the_index_still_ranks_as_scoring_everything_does() -> None:
+    """Enough offers and needs, replaced often enough, that the index's arrays grow,
+    reuse freed slots and drop removed needs' words along the way."""
+    rng = random.Random(4)
+    current_offers = {f"o{i:03d}": _random_offer(rng, f"o{i:03d}") for i in range(120)}
+    current_needs = {f"n{i:03d}": _random_need(rng, f"n{i:03d}") for i in range(150)}
+    index = SuggestionIndex()
+    for offer in current_offers.values():
+        index.put_offer(offer)
+    for need in current_needs.values():
+        index.put_need(need)
+    for _ in range(1_500):
+        if rng.random() < 0.5:
+            offer_id = rng.choice(sorted(current_offers))
+            current_offers[offer_id] = _random_offer(rng, offer_id)
+            index.put_offer(current_offers[offer_id])
+        else:
+            need_id = rng.choice(sorted(current_needs))
+            current_needs[need_id] = _random_need(rng, need_id)
+            index.put_need(current_needs[need_id])
+    active = [o for o in current_offers.values() if o.active]
+    all_needs = list(current_needs.values())
+    history = {("b1", "TH-41", "textiles"): PairHistory(3, 1, 2)}
+    assert (len(index), index.need_count) == (
+        len(active),
+        sum(n.closed_at is None for n in all_needs),
+    )
+    for need in all_needs:
+        expected = domain.rank_offers(need, active, history, TODAY, top_k=3)
+        assert summary(index.rank_offers(need, history, TODAY, 3)) == summary(expected)
+    for member_id in MEMBERS:
+        expected = domain.rank_needs_for_member(member_id, all_needs, active, history, TODAY, 5)
+        assert summary(index.rank_needs_for_member(member_id, history, TODAY, 5)) == summary(
+            expected
+        )

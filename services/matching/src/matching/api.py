@@ -10,6 +10,7 @@ interceptor.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -284,6 +285,21 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
     def __init__(self, db: Database, writer: Writer) -> None:
         self._db = db
         self._writer = writer
+        # Active offers and open needs for SuggestMatches, caught up with the database
+        # (this replica's writes and every other's) before each ranking, under the lock.
+        self._index = domain.SuggestionIndex()
+        self._index_lock = threading.Lock()
+        store.count_changes(db.write_sessions)
+
+    async def load_index(self) -> None:
+        """Build the suggestion index from the database (at start, so no call waits)."""
+
+        def load(session: Session) -> None:
+            with self._index_lock:
+                store.refresh_index(session, self._index)
+                self._index.prepare()
+
+        await self._db.read(load)
 
     # --- buyers and needs -------------------------------------------------------------
 
@@ -539,16 +555,17 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
         def rank(session: Session) -> list[domain.Suggestion]:
             if target == "need_id":
                 need = store.to_need(store.need_row(session, target_id))
-                offers = store.active_offers(session)
                 history = store.history_for(session, [need.buyer_id])
-                return domain.rank_offers(need, offers, history, today, top_k=top_k)
+                with self._index_lock:
+                    store.refresh_index(session, self._index)
+                    return self._index.rank_offers(need, history, today, top_k)
             if target == "member_id":
                 store.member_row(session, target_id)
-                needs = store.open_needs(session, today)
-                history = store.history_for(session, [n.buyer_id for n in needs])
-                return domain.rank_needs_for_member(
-                    target_id, needs, store.active_offers(session), history, today, top_k
-                )
+                with self._index_lock:
+                    store.refresh_index(session, self._index)
+                    clusters = self._index.clusters_of(target_id)
+                    history = store.history_of_clusters(session, clusters)
+                    return self._index.rank_needs_for_member(target_id, history, today, top_k)
             store.event_row(session, target_id)
             present = [p for p in store.participants(session, target_id) if p.withdrawn_at is None]
             buyer_ids = [p.party_id for p in present if p.side == mp.SIDE_BUYER]

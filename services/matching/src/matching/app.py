@@ -42,6 +42,7 @@ class MatchingApp:
             [SERVICE_NAME],
             policy.access_policy(self.runtime.db),
         )
+        await self.api.load_index()
         if self.settings.seed_demo_data:
             await seed.seed_demo(self.api, self.runtime.db, wait=self.settings.seed_wait_seconds)
         self.runtime.report_health()

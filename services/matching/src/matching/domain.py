@@ -15,7 +15,10 @@ import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from bizclub.common.v1 import common_pb2
 from bizclub.matching.v1 import events_pb2, matching_pb2, matching_service_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
@@ -916,12 +919,9 @@ def _distance_part(need: Need, offer: Offer) -> Part:
 def _history_part(history: PairHistory | None) -> Part:
     if history is None or (history.held + history.missed == 0 and history.deals == 0):
         return Part("history", UNKNOWN, "ยังไม่เคยพบกัน", "no past meetings yet")
-    # Deals per meeting, smoothed so one meeting does not decide it: (deals+1)/(met+2).
-    met = history.held + history.missed
-    value = min(1.0, (history.deals + 1) / (met + 2))
     return Part(
         "history",
-        value,
+        history_value(history),
         f"ผู้ซื้อเคยพบคลัสเตอร์นี้ {history.held} ครั้ง ไม่มา {history.missed} ครั้ง ปิดดีล {history.deals} ครั้ง",
         f"this buyer met the cluster {history.held} times, missed {history.missed}, "
         f"signed {history.deals} deals",
@@ -1035,6 +1035,642 @@ def rank_for_event(
                     per_member[suggestion.offer.member_id] = suggestion
         result.extend(sorted(per_member.values(), key=_order)[:top_k])
     return result
+
+
+# --- the suggestion index -------------------------------------------------------------
+#
+# SuggestMatches keeps one SuggestionIndex in memory: the active offers and the needs
+# not closed, with inverted lookups (word -> documents, category -> documents) so a
+# call scores only the candidates that share a word or a category, vectorised with
+# numpy. It ranks exactly as rank_offers / rank_needs_for_member do over the same
+# offers and needs (the tests compare them on random instances); the seven score parts
+# and their reasons are built for the top k only.
+
+Array = npt.NDArray[Any]
+_K1, _B = 1.5, 0.75  # BM25Okapi's defaults, as TextIndex uses them
+_NEVER = date.max.toordinal()  # the deadline of a need without one
+# Totals compare rounded to 9 places (_order); candidates within this of the k-th best
+# are rescored exactly, so a float summed in another order never changes the ranking.
+_TIE_MARGIN = 1e-8
+
+
+def history_value(history: PairHistory | None) -> float:
+    """Deals per meeting, smoothed so one meeting does not decide it: (deals+1)/(met+2)."""
+    if history is None or (history.held + history.missed == 0 and history.deals == 0):
+        return UNKNOWN
+    return min(1.0, (history.deals + 1) / (history.held + history.missed + 2))
+
+
+def _bits(values: Iterable[int]) -> int:
+    mask = 0
+    for value in values:
+        mask |= 1 << value
+    return mask
+
+
+class _Columns:
+    """Per-slot numeric columns, grown together by doubling; a freed slot is reused."""
+
+    def __init__(self, columns: Mapping[str, tuple[type, float]]) -> None:
+        self._spec = dict(columns)
+        self.size = 0  # slots ever taken: every live slot is below it
+        self._free: list[int] = []
+        self.live = np.zeros(64, dtype=bool)
+        self.col: dict[str, Array] = {
+            name: np.full(64, fill, dtype=kind) for name, (kind, fill) in self._spec.items()
+        }
+
+    def take(self) -> int:
+        if self._free:
+            slot = self._free.pop()
+        else:
+            if self.size == len(self.live):
+                grow = len(self.live)
+                self.live = np.concatenate([self.live, np.zeros(grow, dtype=bool)])
+                for name, (kind, fill) in self._spec.items():
+                    extra: Array = np.full(grow, fill, dtype=kind)
+                    self.col[name] = np.concatenate([self.col[name], extra])
+            slot, self.size = self.size, self.size + 1
+        self.live[slot] = True
+        return slot
+
+    def set(self, slot: int, **values: float) -> None:
+        for name, value in values.items():
+            self.col[name][slot] = value
+
+    def free(self, slot: int) -> None:
+        self.live[slot] = False
+        for name, (_, fill) in self._spec.items():
+            self.col[name][slot] = fill
+        self._free.append(slot)
+
+
+class _Postings:
+    """key -> {slot: count}; each key's slots (sorted) and counts as arrays, cached
+    until that key changes."""
+
+    def __init__(self) -> None:
+        self._map: dict[object, dict[int, int]] = {}
+        self._arrays: dict[object, tuple[Array, Array]] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._map
+
+    def document_count(self, key: object) -> int:
+        return len(self._map.get(key, ()))
+
+    def add(self, key: object, slot: int, count: int = 1) -> None:
+        self._map.setdefault(key, {})[slot] = count
+        self._arrays.pop(key, None)
+
+    def remove(self, key: object, slot: int) -> None:
+        slots = self._map[key]
+        del slots[slot]
+        if not slots:
+            del self._map[key]
+        self._arrays.pop(key, None)
+
+    def arrays(self, key: object) -> tuple[Array, Array]:
+        found = self._arrays.get(key)
+        if found is None:
+            items = sorted(self._map.get(key, {}).items())
+            found = (
+                np.fromiter((s for s, _ in items), dtype=np.int64, count=len(items)),
+                np.fromiter((c for _, c in items), dtype=np.int64, count=len(items)),
+            )
+            self._arrays[key] = found
+        return found
+
+    def prepare(self) -> None:
+        for key in self._map:
+            self.arrays(key)
+
+    def mark(self, keys: Iterable[object], into: Array) -> None:
+        """Set into[slot] for every slot under any of the keys."""
+        for key in keys:
+            if key in self._map:
+                into[self.arrays(key)[0]] = True
+
+
+class SuggestionIndex:
+    """The active offers and the needs not closed, for top-k suggestions at scale.
+
+    Kept by the service and changed one offer or need at a time (put_offer, put_need);
+    `seen_change` is how far it has caught up with the database's change counter.
+    BM25's statistics are those of all the active offers, as TextIndex(active offers).
+    """
+
+    def __init__(self) -> None:
+        self.seen_change = -1
+        self._ids: dict[object, int] = {}  # provinces, units, buyers, members, (province, cluster)
+        self._word_ids: dict[str, int] = {"": 0}  # word id 0: a removed need's words
+        # Offers.
+        self._offers: dict[int, Offer] = {}
+        self._offer_slot: dict[str, int] = {}
+        self._offer_tf: dict[int, dict[str, int]] = {}
+        self._total_length = 0
+        self._offer_words, self._offer_categories = _Postings(), _Postings()
+        self._member_offers: dict[str, set[int]] = {}
+        self._o = _Columns(
+            {
+                "length": (np.int64, 0),
+                "categories": (np.int64, 0),
+                "certs": (np.int64, 0),
+                "stars": (np.int64, 0),
+                "province": (np.int64, -1),
+                "region": (np.int64, 0),
+                "pair": (np.int64, -1),
+                "member": (np.int64, -1),
+                "cap_base": (np.float64, np.nan),
+                "cap_unit": (np.int64, -1),
+                "cap_factor": (np.float64, 1.0),
+                "price_min": (np.float64, np.nan),
+            }
+        )
+        # Needs.
+        self._needs: dict[int, Need] = {}
+        self._need_slot: dict[str, int] = {}
+        self._need_words, self._need_categories, self._need_open_to = (
+            _Postings(),
+            _Postings(),
+            _Postings(),
+        )
+        self._n = _Columns(
+            {
+                "categories": (np.int64, 0),
+                "category_count": (np.int64, 0),
+                "required": (np.int64, 0),
+                "min_stars": (np.int64, 0),
+                "deadline": (np.int64, _NEVER),
+                "open_to_some": (np.bool_, False),
+                "buyer": (np.int64, -1),
+                "province": (np.int64, -1),
+                "targets": (np.int64, 0),
+                "volume_base": (np.float64, np.nan),
+                "volume_unit": (np.int64, -1),
+                "volume_factor": (np.float64, np.nan),
+                "price_max": (np.float64, np.nan),
+            }
+        )
+        # Each need's words as (slot, word id) pairs, for the idf sums; a removed need's
+        # pairs point at word id 0, whose idf is 0.
+        self._pair_slot = np.zeros(1024, dtype=np.int64)
+        self._pair_word = np.zeros(1024, dtype=np.int64)
+        self._pair_count = 0
+        self._need_pairs: dict[int, tuple[int, int]] = {}
+        self._ideal: Array | None = None  # per need slot, cached until anything changes
+
+    def _id_of(self, key: object) -> int:
+        found = self._ids.get(key)
+        if found is None:
+            found = self._ids[key] = len(self._ids)
+        return found
+
+    def _word_id(self, word: str) -> int:
+        found = self._word_ids.get(word)
+        if found is None:
+            found = self._word_ids[word] = len(self._word_ids)
+        return found
+
+    def _make_room(self, more: int) -> None:
+        """Drop removed needs' (slot, word) pairs, then double the arrays if still short."""
+        count = self._pair_count
+        kept = self._pair_word[:count] != 0
+        before = np.concatenate([[0], np.cumsum(kept)])
+        self._need_pairs = {
+            slot: (int(before[start]), int(before[end]))
+            for slot, (start, end) in self._need_pairs.items()
+        }
+        live = int(before[-1])
+        size = len(self._pair_slot)
+        if live + more > size // 2:
+            size = max(2 * size, 2 * (live + more))
+        slots, words = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
+        slots[:live], words[:live] = self._pair_slot[:count][kept], self._pair_word[:count][kept]
+        self._pair_slot, self._pair_word, self._pair_count = slots, words, live
+
+    def __len__(self) -> int:
+        return len(self._offers)
+
+    @property
+    def need_count(self) -> int:
+        return len(self._needs)
+
+    def prepare(self) -> None:
+        """Build every lookup's arrays now (at start) rather than in the first calls; a
+        change later rebuilds only the arrays of the words and categories it touched."""
+        for postings in (
+            self._offer_words,
+            self._offer_categories,
+            self._need_words,
+            self._need_categories,
+            self._need_open_to,
+        ):
+            postings.prepare()
+        if self._needs:
+            self._needs_ideal()
+
+    def clusters_of(self, member_id: str) -> set[tuple[str, str]]:
+        """The (province, cluster) pairs of the member's active offers: the history keys
+        their suggestions read."""
+        return {
+            (self._offers[s].province_code, self._offers[s].cluster_code)
+            for s in self._member_offers.get(member_id, ())
+        }
+
+    # --- changes ------------------------------------------------------------------------
+
+    def put_offer(self, offer: Offer) -> None:
+        """Add, replace, or (inactive) drop an offer."""
+        self.remove_offer(offer.offer_id)
+        if not offer.active:
+            return
+        slot = self._o.take()
+        self._offers[slot], self._offer_slot[offer.offer_id] = offer, slot
+        tf: dict[str, int] = {}
+        for term in offer.terms:
+            tf[term] = tf.get(term, 0) + 1
+        self._offer_tf[slot] = tf
+        for term, count in tf.items():
+            self._offer_words.add(term, slot, count)
+        for category in set(offer.categories):
+            self._offer_categories.add(category, slot)
+        self._member_offers.setdefault(offer.member_id, set()).add(slot)
+        self._total_length += len(offer.terms)
+        capacity = offer.capacity.in_base() if offer.capacity else None
+        self._o.set(
+            slot,
+            length=len(offer.terms),
+            categories=_bits(offer.categories),
+            certs=_bits(offer.certifications),
+            stars=offer.otop_stars,
+            province=self._id_of(("province", offer.province_code)),
+            region=region_of(offer.province_code),
+            pair=self._id_of(("pair", offer.province_code, offer.cluster_code)),
+            member=self._id_of(("member", offer.member_id)),
+            cap_base=capacity[0] if capacity else np.nan,
+            cap_unit=self._id_of(("unit", capacity[1])) if capacity else -1,
+            cap_factor=canonical_unit(offer.capacity.unit)[1] if offer.capacity else 1.0,
+            price_min=offer.price.min_satang if offer.price else np.nan,
+        )
+        self._ideal = None
+
+    def remove_offer(self, offer_id: str) -> None:
+        slot = self._offer_slot.pop(offer_id, None)
+        if slot is None:
+            return
+        offer = self._offers.pop(slot)
+        for term in self._offer_tf.pop(slot):
+            self._offer_words.remove(term, slot)
+        for category in set(offer.categories):
+            self._offer_categories.remove(category, slot)
+        mine = self._member_offers[offer.member_id]
+        mine.discard(slot)
+        if not mine:
+            del self._member_offers[offer.member_id]
+        self._total_length -= len(offer.terms)
+        self._o.free(slot)
+        self._ideal = None
+
+    def put_need(self, need: Need) -> None:
+        """Add, replace, or (closed) drop a need."""
+        self.remove_need(need.need_id)
+        if need.closed_at is not None:
+            return
+        slot = self._n.take()
+        self._needs[slot], self._need_slot[need.need_id] = need, slot
+        words = list(dict.fromkeys(need.terms))
+        for word in words:
+            self._need_words.add(word, slot)
+        for category in set(need.categories):
+            self._need_categories.add(category, slot)
+        for code in set(need.open_to_province_codes):
+            self._need_open_to.add(self._id_of(("province", code)), slot)
+        volume = need.volume.in_base() if need.volume else None
+        self._n.set(
+            slot,
+            categories=_bits(need.categories),
+            category_count=len(set(need.categories)),
+            required=_bits(need.required()),
+            min_stars=need.min_otop_stars,
+            deadline=need.deadline.toordinal() if need.deadline else _NEVER,
+            open_to_some=bool(need.open_to_province_codes),
+            buyer=self._id_of(("buyer", need.buyer_id)),
+            province=self._id_of(("province", need.province_code)),
+            targets=_bits(need.target_regions()),
+            volume_base=volume[0] if volume else np.nan,
+            volume_unit=self._id_of(("unit", volume[1])) if volume else -1,
+            volume_factor=canonical_unit(need.volume.unit)[1] if need.volume else np.nan,
+            price_max=need.price.max_satang if need.price else np.nan,
+        )
+        if self._pair_count + len(words) > len(self._pair_slot):
+            self._make_room(len(words))
+        start = self._pair_count
+        end = start + len(words)
+        self._pair_slot[start:end] = slot
+        self._pair_word[start:end] = [self._word_id(w) for w in words]
+        self._pair_count, self._need_pairs[slot] = end, (start, end)
+        self._ideal = None
+
+    def remove_need(self, need_id: str) -> None:
+        slot = self._need_slot.pop(need_id, None)
+        if slot is None:
+            return
+        need = self._needs.pop(slot)
+        for word in dict.fromkeys(need.terms):
+            self._need_words.remove(word, slot)
+        for category in set(need.categories):
+            self._need_categories.remove(category, slot)
+        for code in set(need.open_to_province_codes):
+            self._need_open_to.remove(self._id_of(("province", code)), slot)
+        start, end = self._need_pairs.pop(slot)
+        self._pair_word[start:end] = 0
+        self._n.free(slot)
+        self._ideal = None
+
+    # --- BM25 -------------------------------------------------------------------------
+
+    def _idf(self, word: str) -> float:
+        return lucene_idf(len(self._offers), self._offer_words.document_count(word))
+
+    def _query(self, need: Need) -> list[str]:
+        """The need's words some active offer has, as TextIndex.similarity takes them."""
+        return [q for q in dict.fromkeys(need.terms) if q in self._offer_words]
+
+    def _needs_ideal(self) -> Array:
+        """Per need slot, the sum of the idf of its words some offer has."""
+        if self._ideal is None:
+            idf = np.zeros(len(self._word_ids))
+            for word, word_id in self._word_ids.items():
+                if word in self._offer_words:
+                    idf[word_id] = self._idf(word)
+            count = self._pair_count
+            self._ideal = np.bincount(
+                self._pair_slot[:count],
+                weights=idf[self._pair_word[:count]],
+                minlength=self._n.size,
+            )
+        return self._ideal
+
+    def _text(self, need: Need, offer_slot: int) -> tuple[float, list[str]]:
+        """TextIndex.similarity of one pair, computed as it does."""
+        query = self._query(need)
+        if not query:
+            return 0.0, []
+        tf = self._offer_tf[offer_slot]
+        norm = 1 - _B + _B * int(self._o.col["length"][offer_slot]) / self._average_length()
+        score = 0.0
+        for q in query:
+            count = tf.get(q, 0)
+            score += self._idf(q) * (count * (_K1 + 1) / (count + _K1 * norm))
+        ideal = sum(self._idf(q) for q in query)
+        return min(1.0, max(0.0, score / ideal)), [q for q in query if q in tf]
+
+    def _average_length(self) -> float:
+        return self._total_length / len(self._offers)
+
+    # --- ranking ----------------------------------------------------------------------
+
+    def rank_offers(
+        self,
+        need: Need,
+        history: Mapping[HistoryKey, PairHistory],
+        today: date,
+        top_k: int,
+    ) -> list[Suggestion]:
+        """rank_offers(need, the active offers, history, today, top_k=top_k)."""
+        if not need.is_open(today) or not self._offers:
+            return []
+        query, categories = self._query(need), set(need.categories)
+        o = self._o.col
+        marked = np.zeros(self._o.size, dtype=bool)
+        self._offer_words.mark(query, marked)
+        self._offer_categories.mark(categories, marked)
+        c = np.flatnonzero(marked)
+        # Exclusions first: the cheap checks that throw most candidates out.
+        required = _bits(need.required())
+        keep = (o["certs"][c] & required) == required
+        if need.min_otop_stars:
+            keep &= o["stars"][c] >= need.min_otop_stars
+        if need.open_to_province_codes:
+            allowed = [self._ids.get(("province", p), -2) for p in need.open_to_province_codes]
+            keep &= np.isin(o["province"][c], allowed)
+        c = c[keep]
+        if not len(c):
+            return []
+        score = np.zeros(len(c))
+        if query:
+            average = self._average_length()
+            for q in query:
+                slots, counts = self._offer_words.arrays(q)
+                at = np.searchsorted(c, slots)
+                hit = at < len(c)
+                hit[hit] = c[at[hit]] == slots[hit]
+                norm = 1 - _B + _B * o["length"][slots[hit]] / average
+                tf = counts[hit]
+                score[at[hit]] += self._idf(q) * (tf * (_K1 + 1) / (tf + _K1 * norm))
+            text = np.minimum(1.0, np.maximum(0.0, score / sum(self._idf(q) for q in query)))
+        else:
+            text = score
+        if categories:
+            common = np.bitwise_count(o["categories"][c] & _bits(categories))
+            category = common / len(categories)
+        else:
+            common, category = np.zeros(len(c), dtype=np.int64), np.full(len(c), UNKNOWN)
+        fits = (score > 0) | (common > 0)
+        c, text, category = c[fits], text[fits], category[fits]
+        if not len(c):
+            return []
+        capacity = np.full(len(c), UNKNOWN)
+        price = np.full(len(c), UNKNOWN)
+        cap_unit, has_capacity = o["cap_unit"][c], o["cap_unit"][c] >= 0
+        if need.volume is not None:
+            volume, unit = need.volume.in_base()
+            same_unit = cap_unit == self._ids.get(("unit", unit), -2)
+            capacity[same_unit] = np.minimum(1.0, o["cap_base"][c][same_unit] / volume)
+        if need.price is not None:
+            low = o["price_min"][c]
+            high = np.full(len(c), need.price.max_satang / 1.0)
+            priced = ~np.isnan(low)
+            if need.volume is not None:
+                _, unit = need.volume.in_base()
+                factor = canonical_unit(need.volume.unit)[1]
+                converted = has_capacity & (cap_unit == self._ids.get(("unit", unit), -2))
+                priced &= ~has_capacity | converted
+                low = np.where(has_capacity, low / o["cap_factor"][c], low)
+                high = np.where(has_capacity, need.price.max_satang / factor, high)
+            price[priced] = _price_values(low[priced], high[priced])
+        targets = _bits(need.target_regions())
+        in_targets = ((targets >> o["region"][c]) & 1).astype(bool)
+        same_province = o["province"][c] == self._ids.get(("province", need.province_code), -2)
+        distance = np.where(
+            in_targets & same_province,
+            SAME_PROVINCE,
+            np.where(in_targets, SAME_REGION, OTHER_REGION),
+        )
+        by_pair = np.full(len(self._ids), UNKNOWN)
+        for (buyer_id, province, cluster), past in history.items():
+            pair = self._ids.get(("pair", province, cluster))
+            if buyer_id == need.buyer_id and pair is not None:
+                by_pair[pair] = history_value(past)
+        past_value = by_pair[o["pair"][c]]
+        if required:
+            certification = np.full(len(c), 1.0)
+        else:
+            certification = np.where(o["certs"][c] != 0, 1.0, 0.75)
+        rest = np.stack([category, capacity, price, distance, past_value, certification])
+        near = _near_top(_weighted(text, rest), o["member"][c], top_k)
+        pairs = [(need, self._offers[int(c[i])], int(c[i]), rest[:, i].tolist()) for i in near]
+        return self._finish(pairs, history, top_k, per="member")
+
+    def rank_needs_for_member(
+        self,
+        member_id: str,
+        history: Mapping[HistoryKey, PairHistory],
+        today: date,
+        top_k: int,
+    ) -> list[Suggestion]:
+        """rank_needs_for_member(member_id, the open needs, the active offers, history,
+        today, top_k); `history` needs only the member's (province, cluster) pairs."""
+        pairs: list[tuple[Need, Offer, int, list[float]]] = []
+        n = self._n.col
+        ideal_all = self._needs_ideal() if self._needs else np.zeros(0)
+        for slot in sorted(self._member_offers.get(member_id, ())):
+            offer = self._offers[slot]
+            tf = self._offer_tf[slot]
+            marked = np.zeros(self._n.size, dtype=bool)
+            self._need_words.mark(tf, marked)
+            self._need_categories.mark(set(offer.categories), marked)
+            c = np.flatnonzero(marked)
+            certs = _bits(offer.certifications)
+            keep = n["deadline"][c] >= today.toordinal()
+            keep &= (n["required"][c] & ~certs) == 0
+            keep &= n["min_stars"][c] <= offer.otop_stars
+            open_here = np.zeros(self._n.size, dtype=bool)
+            self._need_open_to.mark([self._ids.get(("province", offer.province_code))], open_here)
+            keep &= ~n["open_to_some"][c] | open_here[c]
+            c = c[keep]
+            if not len(c):
+                continue
+            score = np.zeros(len(c))
+            norm = 1 - _B + _B * len(offer.terms) / self._average_length() if tf else 1.0
+            for word, count in tf.items():
+                slots, _ = self._need_words.arrays(word)
+                at = np.searchsorted(c, slots)
+                hit = at < len(c)
+                hit[hit] = c[at[hit]] == slots[hit]
+                score[at[hit]] += self._idf(word) * (count * (_K1 + 1) / (count + _K1 * norm))
+            ideal = ideal_all[c]
+            text = np.zeros(len(c))
+            np.divide(score, ideal, out=text, where=ideal > 0)
+            text = np.minimum(1.0, np.maximum(0.0, text))
+            wanted = n["category_count"][c]
+            common = np.bitwise_count(n["categories"][c] & _bits(offer.categories))
+            category = np.full(len(c), UNKNOWN)
+            np.divide(common, wanted, out=category, where=wanted > 0)
+            fits = (score > 0) | (common > 0)
+            c, text, category = c[fits], text[fits], category[fits]
+            if not len(c):
+                continue
+            capacity = np.full(len(c), UNKNOWN)
+            price = np.full(len(c), UNKNOWN)
+            volume_unit = n["volume_unit"][c]
+            has_volume = volume_unit >= 0
+            if offer.capacity is not None:
+                amount, unit = offer.capacity.in_base()
+                same_unit = volume_unit == self._ids.get(("unit", unit), -2)
+                capacity[same_unit] = np.minimum(1.0, amount / n["volume_base"][c][same_unit])
+            if offer.price is not None:
+                high = n["price_max"][c]
+                priced = ~np.isnan(high)
+                low = np.full(len(c), offer.price.min_satang / 1.0)
+                if offer.capacity is not None:
+                    _, unit = offer.capacity.in_base()
+                    factor = canonical_unit(offer.capacity.unit)[1]
+                    converted = has_volume & (volume_unit == self._ids.get(("unit", unit), -2))
+                    priced &= ~has_volume | converted
+                    low = np.where(has_volume, offer.price.min_satang / factor, low)
+                    high = np.where(has_volume, high / n["volume_factor"][c], high)
+                price[priced] = _price_values(low[priced], high[priced])
+            in_targets = ((n["targets"][c] >> region_of(offer.province_code)) & 1).astype(bool)
+            same_province = n["province"][c] == self._ids[("province", offer.province_code)]
+            distance = np.where(
+                in_targets & same_province,
+                SAME_PROVINCE,
+                np.where(in_targets, SAME_REGION, OTHER_REGION),
+            )
+            by_buyer = np.full(len(self._ids), UNKNOWN)
+            for (buyer_id, province, cluster), past in history.items():
+                buyer = self._ids.get(("buyer", buyer_id))
+                same_pair = (province, cluster) == (offer.province_code, offer.cluster_code)
+                if same_pair and buyer is not None:
+                    by_buyer[buyer] = history_value(past)
+            past_value = by_buyer[n["buyer"][c]]
+            certification = np.where(
+                n["required"][c] != 0, 1.0, 1.0 if offer.certifications else 0.75
+            )
+            rest = np.stack([category, capacity, price, distance, past_value, certification])
+            near = _near_top(_weighted(text, rest), c, top_k)
+            pairs += [(self._needs[int(c[i])], offer, slot, rest[:, i].tolist()) for i in near]
+        return self._finish(pairs, history, top_k, per="need")
+
+    def _finish(
+        self,
+        pairs: Sequence[tuple[Need, Offer, int, list[float]]],
+        history: Mapping[HistoryKey, PairHistory],
+        top_k: int,
+        per: str,
+    ) -> list[Suggestion]:
+        """The top_k of the candidates near the top: each pair's total recomputed as
+        Suggestion.total sums it (the text part as TextIndex computes it, the other
+        parts' values given), the best pair per member (or per need), and the parts
+        with their reasons built for the chosen only."""
+        weights = list(WEIGHTS.values())
+        scored = []
+        for need, offer, slot, rest in pairs:
+            text = self._text(need, slot)
+            values = [text[0], *rest]
+            total = sum(value * weight for value, weight in zip(values, weights, strict=True))
+            scored.append(((-round(total, 9), offer.offer_id, need.need_id), need, offer, text))
+        scored.sort(key=lambda item: item[0])
+        chosen: list[Suggestion] = []
+        seen: set[str] = set()
+        for _, need, offer, text in scored:
+            key = offer.member_id if per == "member" else need.need_id
+            if key in seen:
+                continue
+            seen.add(key)
+            past = history.get((need.buyer_id, offer.province_code, offer.cluster_code))
+            chosen.append(Suggestion(need, offer, score_pair(need, offer, text, past)))
+            if len(chosen) == top_k:
+                break
+        return sorted(chosen, key=_order)
+
+
+def _price_values(low: Array, high: Array) -> Array:
+    """_price_part's value: 1 within the buyer's ceiling, falling to 0 at 50% above."""
+    return np.where(low <= high, 1.0, np.maximum(0.0, 1.0 - 2.0 * (low - high) / high))
+
+
+def _weighted(text: Array, rest: Array) -> Array:
+    """Each candidate's total: the parts in score_pair's order, times their weights."""
+    weights = list(WEIGHTS.values())
+    total = text * weights[0]
+    for value, weight in zip(rest, weights[1:], strict=True):
+        total = total + value * weight
+    return total
+
+
+def _near_top(total: Array, groups: Array, top_k: int) -> Array:
+    """The candidates whose total is within _TIE_MARGIN of the k-th best group's best:
+    the true top k (one per group) is among them."""
+    order = np.argsort(-total, kind="stable")
+    seen: set[int] = set()
+    for i in order:
+        seen.add(int(groups[i]))
+        if len(seen) == top_k:
+            return np.flatnonzero(total >= total[i] - _TIE_MARGIN)
+    return order
 
 
 def top_k_of(value: int) -> int:

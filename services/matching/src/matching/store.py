@@ -16,8 +16,21 @@ from bizclub_shared.db import UTCDateTime
 from bizclub_shared.errors import NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    UniqueConstraint,
+    and_,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import Field, SQLModel, col
 
 from matching import domain
@@ -64,6 +77,8 @@ class NeedRow(SQLModel, table=True):
     published_at: datetime = Field(sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_reason: str = Field(default="", max_length=1000)
+    # The change counter's value when the row was last written (see ChangeCounterRow).
+    change_seq: int = Field(default=0, sa_type=BigInteger, index=True)
 
 
 class MemberRow(SQLModel, table=True):
@@ -103,6 +118,18 @@ class OfferRow(SQLModel, table=True):
     otop_stars: int = 0
     active: bool = False
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    change_seq: int = Field(default=0, sa_type=BigInteger, index=True)
+
+
+class ChangeCounterRow(SQLModel, table=True):
+    """One row: raised by every transaction that writes needs or offers, whose rows
+    then carry the new value in change_seq. Each replica's suggestion index catches
+    up by reading the rows above the value it has seen. The row lock makes writers
+    take values in commit order, so a value seen means every row up to it is there."""
+
+    __tablename__ = "matching_change_counter"
+    id: int = Field(primary_key=True)
+    value: int = Field(default=0, sa_type=BigInteger)
 
 
 class SuggestionRow(SQLModel, table=True):
@@ -125,6 +152,7 @@ class PairHistoryRow(SQLModel, table=True):
     """Outcomes between a buyer and one cluster of one province's members."""
 
     __tablename__ = "pair_history"
+    __table_args__ = (Index("ix_pair_history_cluster", "province_code", "cluster_code"),)
     buyer_id: str = Field(primary_key=True, max_length=36)
     province_code: str = Field(primary_key=True, max_length=10)
     cluster_code: str = Field(primary_key=True, max_length=40)
@@ -219,6 +247,7 @@ TABLES = [
     NeedRow,
     MemberRow,
     OfferRow,
+    ChangeCounterRow,
     SuggestionRow,
     PairHistoryRow,
     MatchingEventRow,
@@ -409,6 +438,81 @@ def active_offers(
 def count_active_offers(session: Session) -> int:
     query = select(func.count()).select_from(OfferRow).where(col(OfferRow.active).is_(True))
     return int(session.execute(query).scalar_one())
+
+
+# --- the suggestion index and its change counter --------------------------------------------
+
+COUNTER_ID = 1
+
+
+def count_changes(write_sessions: sessionmaker[Session]) -> None:
+    """Stamp every need and offer these sessions write with a new change counter value
+    (before each flush), whichever handler or reaction writes them."""
+    event.listen(write_sessions, "before_flush", _stamp_changes)
+
+
+def _stamp_changes(session: Session, _context: object, _instances: object) -> None:
+    changed = [r for r in (*session.new, *session.dirty) if isinstance(r, NeedRow | OfferRow)]
+    if not changed:
+        return
+    # On the connection: an ORM statement on the session would flush inside the flush.
+    connection = session.connection()
+    value = connection.execute(
+        update(ChangeCounterRow)
+        .where(col(ChangeCounterRow.id) == COUNTER_ID)
+        .values(value=col(ChangeCounterRow.value) + 1)
+        .returning(col(ChangeCounterRow.value))
+    ).scalar_one_or_none()
+    if value is None:  # a database made without the migration that adds the row
+        value = 1
+        connection.execute(insert(ChangeCounterRow).values(id=COUNTER_ID, value=value))
+    for row in changed:
+        row.change_seq = value
+
+
+def refresh_index(session: Session, index: domain.SuggestionIndex) -> None:
+    """Bring the index up to what is committed: the needs and offers written since the
+    counter value it has seen (everything, the first time)."""
+    current = session.execute(
+        select(col(ChangeCounterRow.value)).where(col(ChangeCounterRow.id) == COUNTER_ID)
+    ).scalar_one_or_none()
+    current = current or 0
+    if index.seen_change >= 0 and current == index.seen_change:
+        return
+    since = index.seen_change
+    offers = select(OfferRow).where(col(OfferRow.change_seq) > since)
+    for offer in session.execute(offers.order_by(col(OfferRow.offer_id))).scalars():
+        index.put_offer(to_offer(offer))
+    needs = select(NeedRow).where(col(NeedRow.change_seq) > since)
+    for need in session.execute(needs.order_by(col(NeedRow.need_id))).scalars():
+        index.put_need(to_need(need))
+    index.seen_change = current
+
+
+def history_of_clusters(
+    session: Session, pairs: Iterable[tuple[str, str]]
+) -> dict[domain.HistoryKey, domain.PairHistory]:
+    """Every buyer's outcomes with these (province, cluster) pairs."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(PairHistoryRow).where(
+            or_(
+                *(
+                    and_(
+                        col(PairHistoryRow.province_code) == province,
+                        col(PairHistoryRow.cluster_code) == cluster,
+                    )
+                    for province, cluster in wanted
+                )
+            )
+        )
+    ).scalars()
+    return {
+        (r.buyer_id, r.province_code, r.cluster_code): domain.PairHistory(r.held, r.missed, r.deals)
+        for r in rows
+    }
 
 
 # --- suggestions and history --------------------------------------------------------------

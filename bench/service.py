@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -223,6 +224,15 @@ class AnalyticsProcess(ServiceProcess):
     def applied(self) -> int:
         """Events the consumer has applied: one inbox entry each, written with its effect."""
         return self._count("SELECT count(*) FROM inbox WHERE consumer = 'analytics'")
+
+    def applying_seconds(self) -> float:
+        """From the first event applied to the last, by the inbox entries' times."""
+        first, last = self._query(
+            "SELECT min(received_at), max(received_at) FROM inbox WHERE consumer = 'analytics'"
+        )[0]
+        return (
+            datetime.fromisoformat(str(last)) - datetime.fromisoformat(str(first))
+        ).total_seconds()
 
     def projected(self) -> tuple[int, int]:
         """(members, monthly reports) in the projection."""

@@ -64,6 +64,8 @@ test-kafka: setup
 
 # The fault suite (tests/faults, and the commit-then-crash test) on Apache Kafka, which keeps
 # its log across the broker kill; each test prints its produced/applied/projected counts.
+# Then the database outage again with the services on a throwaway PostgreSQL server
+# (tools/with-postgres.sh), where an outage is the database refusing connections.
 KAFKA_FAULTS_PORT ?= 19192
 KAFKA_FAULTS_CONTROLLER_PORT ?= 19193
 test-faults: setup
@@ -74,7 +76,10 @@ test-faults: setup
 	deploy/kafka/kafka.sh start && \
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_FAULTS_PORT) \
 	BIZCLUB_TEST_KAFKA_SCRIPT=$(CURDIR)/deploy/kafka/kafka.sh \
-	    $(RUN) pytest -q -s -m "" tests/faults tests/integration/test_crash_recovery.py
+	    $(RUN) pytest -q -s -m "" tests/faults tests/integration/test_crash_recovery.py && \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_FAULTS_PORT) \
+	BIZCLUB_TEST_KAFKA_SCRIPT=$(CURDIR)/deploy/kafka/kafka.sh \
+	    tools/with-postgres.sh $(RUN) pytest -q -s -m "" tests/faults/test_database_outage.py
 
 # Mixed traffic on every service for SOAK_SECONDS (default 10 min), then the lag drain.
 SOAK_SECONDS ?= 600

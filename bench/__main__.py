@@ -15,6 +15,20 @@ monthly_report_c64   SubmitMonthlyReport requests/s from ghz at concurrency 64 a
 raw_producer         aiokafka send() + await every future, acks=all, events/s.
 relay                OutboxRelay draining a pre-filled outbox, events/s, against
                      raw_producer as baseline.
+register_c64_embedded, register_c64_apache_kafka
+                     RegisterMember at c64 (ghz against `python -m membership`, fresh SQLite
+                     file, c16 warm-up) with its relay publishing to Tansu, then to Apache
+                     Kafka 4 (deploy/kafka/kafka.sh, idempotent producer as deployed);
+                     the embedded figure is the Apache Kafka line's baseline.
+projection_embedded, projection_apache_kafka
+                     events/s `python -m analytics` applies (inbox entry and projection,
+                     one transaction per event) from a backlog of --projection-events
+                     membership and feedback events produced to the topics beforehand,
+                     timed from the first event applied to the last (inbox times);
+                     Tansu's figure is the Apache Kafka line's baseline. See
+                     bench/brokers.py (`python -m bench --only-brokers` runs this stage
+                     alone; without Java/Maven the Apache Kafka lines are skipped with a
+                     `#` line, exit status unaffected).
 matching             suggest_for_member/need p50/p99, schedule_300x60, precision_at_5
                      against substring_precision_at_5: see bench/matching.py
                      (`python -m bench --only-matching` runs this stage alone).
@@ -27,22 +41,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import resource
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from bizclub.membership.v1 import membership_service_pb2, membership_service_pb2_grpc
 from bizclub_shared.broker import EmbeddedBroker
 from bizclub_shared.grpc_server import channel as authorised_channel
 from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
 
-from bench import matching, relay
+from bench import brokers, matching, relay
 from bench.auth import TOKEN
 from bench.cpu import process_cpu, thread_cpu
-from bench.register import LevelResult, Load, find_ghz
+from bench.register import BenchFailed, LevelResult, Load, check, find_ghz
+from bench.relay import published_ids
 from bench.service import FeedbackProcess, MembershipProcess
 
 RELAY_TOPIC = "bench.relay.v1"
@@ -89,13 +105,13 @@ async def register_bench(
     async with MembershipProcess(tmp, args.port_base + 1, bootstrap, profile_to=profile) as service:
         load = Load(ghz, service.target, tmp)
         warmup = await load.register(16, args.warmup)
-        _check(warmup, "warm-up")
+        check(warmup, "warm-up")
         await service.wait_drained()
         results: dict[int, tuple[LevelResult, LevelResult]] = {}
         registered_ok = warmup.count
         for concurrency in LEVELS:
             health = await load.health(concurrency, args.seconds / 2)
-            _check(health, f"health c{concurrency}")
+            check(health, f"health c{concurrency}")
             server_before = thread_cpu(service.pid)
             broker_before = process_cpu(broker_pid)
             client_before = _children_cpu()
@@ -116,7 +132,7 @@ async def register_bench(
                 + f"; ghz {_children_cpu() - client_before:.1f} s"
                 + f"; broker {process_cpu(broker_pid) - broker_before:.1f} s"
             )
-            _check(result, f"c{concurrency}")
+            check(result, f"c{concurrency}")
             registered_ok += result.count
             results[concurrency] = (health, result)
         registered = service.member_count()
@@ -169,7 +185,7 @@ async def monthly_report_bench(
         )
         load = Load(ghz, feedback.target, tmp)
         warmup = await load.monthly_reports(member_ids, 16, args.warmup)
-        _check(warmup, "monthly reports warm-up")
+        check(warmup, "monthly reports warm-up")
         await feedback.wait_drained()
         server_before = thread_cpu(feedback.pid)
         result = await load.monthly_reports(member_ids, 64, args.seconds)
@@ -182,7 +198,7 @@ async def monthly_report_bench(
             f"{backlog} events, drained in {drain:.2f} s; CPU "
             + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(server.items()) if v >= 0.05)
         )
-        _check(result, "monthly reports c64")
+        check(result, "monthly reports c64")
         stored = feedback.report_count()
         if stored != warmup.count + result.count:
             raise BenchFailed(f"{stored} reports stored, {warmup.count + result.count} calls OK")
@@ -201,55 +217,21 @@ async def auth_bench(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tup
             data_dir, port, bootstrap, without_auth=without_auth
         ) as service:
             load = Load(ghz, service.target, data_dir)
-            _check(await load.register(16, args.warmup), "auth warm-up")
+            check(await load.register(16, args.warmup), "auth warm-up")
             await service.wait_drained()
             result = await load.register(64, args.seconds)
-            _check(result, f"register c64 {'without' if without_auth else 'with'} auth")
+            check(result, f"register c64 {'without' if without_auth else 'with'} auth")
             await service.wait_drained()
             rates.append(result.rps)
     return rates[0], rates[1]
 
 
-class BenchFailed(RuntimeError):
-    pass
-
-
-def _check(result: LevelResult, label: str) -> None:
-    if result.failed or result.errors:
-        for status, n in result.statuses.items():
-            note(f"{label}: {n} x {status}")
-        for error, n in result.errors.items():
-            note(f"{label}: {n} x {error}")
-        raise BenchFailed(f"{label}: {result.failed} of {result.count} calls failed")
-    if result.count == 0:
-        raise BenchFailed(f"{label}: no calls completed")
-
-
-async def published_ids(bootstrap: str, topic: str, expect: int) -> set[str]:
-    """Event ids (ce_id) on the topic, read from the start until `expect` or 10 s idle.
-
-    Read rather than taken from end offsets: Tansu 0.6.0's ListOffsets under-reports.
-    """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ids: set[str] = set()
-        idle_since = time.monotonic()
-        while len(ids) < expect and time.monotonic() - idle_since < 10.0:
-            for records in (await consumer.getmany(timeout_ms=200, max_records=10_000)).values():
-                idle_since = time.monotonic()
-                ids.update(dict(r.headers)["ce_id"].decode() for r in records)
-        return ids
-    finally:
-        await consumer.stop()
-
-
 async def run(args: argparse.Namespace) -> int:
     if args.only_matching:
         return _matching_stage(args.matching_queries)
+    if args.only_brokers:
+        with tempfile.TemporaryDirectory(prefix="bizclub-bench-") as tmp_name:
+            return await _brokers_stage(args, Path(tmp_name))
     with tempfile.TemporaryDirectory(prefix="bizclub-bench-") as tmp_name:
         tmp = Path(tmp_name)
         broker = EmbeddedBroker(args.port_base, log_path=tmp / "tansu.log")
@@ -263,7 +245,7 @@ async def run(args: argparse.Namespace) -> int:
             except BenchFailed as exc:
                 note(f"FAILED: {exc}")
                 return 1
-            published = await published_ids(bootstrap, MEMBERSHIP, len(committed))
+            published = await published_ids(bootstrap, MEMBERSHIP, committed)
             lost = committed - published
             note(
                 f"{len(committed)} events committed by membership, {len(lost)} not on {MEMBERSHIP}"
@@ -308,11 +290,32 @@ async def run(args: argparse.Namespace) -> int:
         ]
         for label, ok in checks:
             note(f"target {label}: {'met' if ok else 'MISSED'}")
+        if await _brokers_stage(args, tmp):
+            return 1
         _matching_stage(args.matching_queries)
         if lost:
             note(f"FAILED: {len(lost)} committed events never reached the broker")
             return 1
         return 0
+
+
+async def _brokers_stage(args: argparse.Namespace, tmp: Path) -> int:
+    """Apache Kafka against Tansu, one broker at a time: 1 if something failed."""
+    try:
+        await brokers.run(
+            emit,
+            note,
+            tmp,
+            port_base=args.port_base + 10,
+            kafka_port=args.kafka_port,
+            seconds=args.seconds,
+            warmup=args.warmup,
+            events=args.projection_events,
+        )
+    except BenchFailed as exc:
+        note(f"FAILED: {exc}")
+        return 1
+    return 0
 
 
 def _matching_stage(queries: int) -> int:
@@ -331,7 +334,20 @@ def main() -> int:
         "--port-base",
         type=int,
         default=19700,
-        help="broker on it, membership on it + 1 (+ 2 with access control off), feedback + 3",
+        help="broker on it, membership on it + 1 (+ 2 with access control off), feedback + 3;"
+        " the broker stage's Tansu on it + 10, membership + 11, analytics + 12",
+    )
+    parser.add_argument(
+        "--kafka-port",
+        type=int,
+        default=19292,
+        help="Apache Kafka of the broker stage (its controller on it + 1)",
+    )
+    parser.add_argument(
+        "--projection-events",
+        type=int,
+        default=4_000,
+        help="backlog the analytics projection applies, per broker",
     )
     parser.add_argument(
         "--profile",
@@ -343,11 +359,22 @@ def main() -> int:
         "--only-matching", action="store_true", help="only the matching stage (no services)"
     )
     parser.add_argument(
+        "--only-brokers",
+        action="store_true",
+        help="only the Apache Kafka against embedded broker stage",
+    )
+    parser.add_argument(
         "--matching-queries", type=int, default=50, help="suggestion calls timed per kind"
     )
     args = parser.parse_args()
-    if not (args.seconds > 0 and args.warmup > 0 and args.events > 0 and args.matching_queries > 0):
+    # SIGTERM as Ctrl-C: the stages' cleanup runs (Apache Kafka is stopped, not left behind).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Library warnings (a client's retry) as context lines, not mixed into the figures.
+    logging.basicConfig(level=logging.WARNING, format="# %(name)s: %(message)s")
+    if min(args.seconds, args.warmup, args.events, args.matching_queries) <= 0:
         parser.error("--seconds, --warmup, --events and --matching-queries must be positive")
+    if args.projection_events < 2:
+        parser.error("--projection-events must be at least 2")
     return asyncio.run(run(args))
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from bizclub.common.v1 import common_pb2
+from bizclub.feedback.v1 import events_pb2 as feedback_events
 from bizclub.feedback.v1 import feedback_pb2, feedback_service_pb2
 from bizclub.membership.v1 import events_pb2, membership_pb2, membership_service_pb2
 from bizclub_shared.envelope import Envelope
@@ -148,6 +149,25 @@ def member_registered(member_id: str, now: datetime, serial: int = 0) -> bytes:
         products=request.products,
         sales_channels=request.sales_channels,
         baseline_monthly_revenue=request.baseline_monthly_revenue,
+        occurred_at=occurred_at,
+    ).SerializeToString()
+
+
+def monthly_report_submitted(member_id: str, now: datetime, serial: int = 0) -> bytes:
+    """A serialized MonthlyReportSubmitted for this month, as SubmitMonthlyReport emits it."""
+    occurred_at = Timestamp()
+    occurred_at.FromDatetime(now)
+    return feedback_events.MonthlyReportSubmitted(
+        report_id=str(uuid.uuid4()),
+        member_id=member_id,
+        province_code=PROVINCE,
+        cluster_code=CLUSTER,
+        month=feedback_pb2.ReportMonth(year=now.year, month=now.month),
+        figures=feedback_pb2.MonthlyFigures(
+            revenue=common_pb2.Money(satang=8_000_000 + serial % 977 * 10_000, currency_code="THB"),
+            sales_channels=[common_pb2.SALES_CHANNEL_LOCAL_MARKET],
+            employees=3 + serial % 7,
+        ),
         occurred_at=occurred_at,
     ).SerializeToString()
 

@@ -173,3 +173,18 @@ class Load:
             statuses=dict(report["statusCodeDistribution"] or {}),
             errors=dict(report["errorDistribution"] or {}),
         )
+
+
+class BenchFailed(RuntimeError):
+    pass
+
+
+def check(result: LevelResult, label: str) -> None:
+    if result.failed or result.errors:
+        for status, n in result.statuses.items():
+            print(f"# {label}: {n} x {status}", flush=True)
+        for error, n in result.errors.items():
+            print(f"# {label}: {n} x {error}", flush=True)
+        raise BenchFailed(f"{label}: {result.failed} of {result.count} calls failed")
+    if result.count == 0:
+        raise BenchFailed(f"{label}: no calls completed")

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bizclub_shared.db import Database
 from bizclub_shared.outbox import OutboxEvent, OutboxRelay
 from bizclub_shared.telemetry import setup_tracing
@@ -117,3 +117,30 @@ async def _drain(relay: OutboxRelay) -> int:
 
 def make_events(count: int) -> list[Event]:
     return list(events(count + WARMUP_EVENTS))
+
+
+async def published_ids(bootstrap: str, topic: str, wanted: set[str]) -> set[str]:
+    """Event ids (ce_id) on the topic, read from the start until every one of `wanted` is
+    seen or 10 s pass without a record (the topic may hold other events too).
+
+    Read rather than taken from end offsets: Tansu 0.6.0's ListOffsets under-reports.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        # By name: Apache Kafka's first metadata answer lists no topics (as tests/support.py).
+        await consumer._client.add_topic(topic)
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            raise RuntimeError(f"{topic} has no partitions on {bootstrap}")
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ids: set[str] = set()
+        idle_since = time.monotonic()
+        while not wanted <= ids and time.monotonic() - idle_since < 10.0:
+            for records in (await consumer.getmany(timeout_ms=200, max_records=10_000)).values():
+                idle_since = time.monotonic()
+                ids.update(dict(r.headers)["ce_id"].decode() for r in records)
+        return ids
+    finally:
+        await consumer.stop()

@@ -1,4 +1,4 @@
-"""A service as its own process, on a fresh SQLite file: membership, and feedback."""
+"""A service as its own process, on a fresh SQLite file: membership, feedback, analytics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -38,6 +39,7 @@ class ServiceProcess:
         *,
         module: str = "",
         profile_to: Path | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.port = port
@@ -53,6 +55,7 @@ class ServiceProcess:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "BIZCLUB_LOG_LEVEL": "WARNING",
             "BIZCLUB_AUTH_KEYS": KEYS_JSON,
+            **(extra_env or {}),
         }
         module = module or name
         if profile_to is not None:
@@ -164,6 +167,7 @@ class MembershipProcess(ServiceProcess):
         *,
         profile_to: Path | None = None,
         without_auth: bool = False,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         super().__init__(
             "membership",
@@ -173,6 +177,7 @@ class MembershipProcess(ServiceProcess):
             bootstrap_servers,
             module="bench.membership_without_auth" if without_auth else "",
             profile_to=profile_to,
+            extra_env=extra_env,
         )
 
     async def start(self) -> None:
@@ -200,6 +205,41 @@ class FeedbackProcess(ServiceProcess):
 
     def report_count(self) -> int:
         return self._count("SELECT count(*) FROM feedback_monthly_report")
+
+
+class AnalyticsProcess(ServiceProcess):
+    """`python -m analytics`: one consumer group ("analytics") over every area's topic."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        bootstrap_servers: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            "analytics", "ANALYTICS_", data_dir, port, bootstrap_servers, extra_env=extra_env
+        )
+
+    def applied(self) -> int:
+        """Events the consumer has applied: one inbox entry each, written with its effect."""
+        return self._count("SELECT count(*) FROM inbox WHERE consumer = 'analytics'")
+
+    def applying_seconds(self) -> float:
+        """From the first event applied to the last, by the inbox entries' times."""
+        first, last = self._query(
+            "SELECT min(received_at), max(received_at) FROM inbox WHERE consumer = 'analytics'"
+        )[0]
+        return (
+            datetime.fromisoformat(str(last)) - datetime.fromisoformat(str(first))
+        ).total_seconds()
+
+    def projected(self) -> tuple[int, int]:
+        """(members, monthly reports) in the projection."""
+        return (
+            self._count("SELECT count(*) FROM analytics_member"),
+            self._count("SELECT count(*) FROM analytics_monthly_report"),
+        )
 
 
 def _tail(path: Path, lines: int = 20) -> str:

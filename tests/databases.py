@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +45,42 @@ def database_url(tmp_path: Path, name: str) -> str:
     return make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
 
 
-def create_database(database: str) -> None:
+def _server() -> psycopg.Connection[Any]:
+    """An autocommit connection to the test server's maintenance database."""
     server = make_url(sync_url(POSTGRES_URL))
-    with psycopg.connect(
+    return psycopg.connect(
         host=server.host,
         port=server.port,
         user=server.username,
         password=server.password,
         dbname=server.database or "postgres",
         autocommit=True,
-    ) as conn:
+    )
+
+
+def create_database(database: str) -> None:
+    with _server() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{database}"')
+
+
+@contextmanager
+def connections_refused(url: str) -> Iterator[None]:
+    """The PostgreSQL database at `url` gone for the block, as a failover or an operator
+    taking it away would make it: new connections are refused (ALLOW_CONNECTIONS false
+    binds superusers too, unlike a revoked CONNECT) and open ones are terminated."""
+    database = make_url(url).database
+    with _server() as conn:
+        conn.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
+        try:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+            yield
+        finally:
+            conn.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
 
 
 def query(url: str, sql: str, *args: object) -> list[tuple[Any, ...]]:

@@ -23,12 +23,15 @@ import kubernetes_validate
 import pytest
 import yaml
 from bizclub_shared.topics import ALL_AREAS, ALL_TOPICS
+from console.app import ConsoleSettings, build_app
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S_VERSION = "1.33.0"
-# Every service and its gRPC port (docs/architecture.md); the console (8080) is not built yet.
+# Every service and its gRPC port (docs/architecture.md); the console serves HTTP on 8080.
 SERVICES = {"membership": 50051, "training": 50052, "matching": 50053, "feedback": 50054}
+ANALYTICS_PORT = 50055
+CONSOLE_PORT = 8080
 
 
 def compose() -> dict[str, Any]:
@@ -168,6 +171,48 @@ def test_kubernetes_runs_every_service_with_grpc_probes_and_an_autoscaler() -> N
             "name": name,
         }
         assert hpa["minReplicas"] >= 2
+
+
+def test_kubernetes_applies_every_manifest_file() -> None:
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    files = {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == files
+
+
+def test_kubernetes_runs_the_console_with_http_probes_on_a_path_it_serves() -> None:
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    for _, doc in k8s_documents():
+        by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
+    pod = by_kind["Deployment"]["console"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": CONSOLE_PORT, "protocol": "TCP"}
+    ]
+    env = {e["name"]: e.get("value") or e["valueFrom"] for e in container["env"]}
+    assert env["CONSOLE_HTTP_HOST"] == "0.0.0.0"
+    assert env["CONSOLE_HTTP_PORT"] == str(CONSOLE_PORT)
+    # It reads the services through their Services, on their ports.
+    assert env["CONSOLE_MEMBERSHIP_ADDRESS"] == f"membership:{SERVICES['membership']}"
+    assert env["CONSOLE_ANALYTICS_ADDRESS"] == f"analytics:{ANALYTICS_PORT}"
+    assert by_kind["Service"]["membership"]["spec"]["ports"][0]["port"] == SERVICES["membership"]
+    assert by_kind["Service"]["analytics"]["spec"]["ports"][0]["port"] == ANALYTICS_PORT
+    # Every pod signs sessions with the same secret, from a Secret the manifests create.
+    secret_ref = env["CONSOLE_SESSION_SECRET"]["secretKeyRef"]
+    secret = by_kind["Secret"][secret_ref["name"]]
+    assert secret_ref["key"] in secret["stringData"]
+    assert {"configMapRef": {"name": "bizclub-platform"}} in container["envFrom"]
+    assert container["resources"]["requests"].keys() >= {"cpu", "memory"}
+    # The probes ask for a page the console's app really routes, on its port.
+    app = build_app(ConsoleSettings())
+    routes = {getattr(r, "path", None) for r in app.routes}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        http_get = container[probe]["httpGet"]
+        assert http_get["port"] == "http", probe
+        assert http_get["path"] in routes, probe
+    [service_port] = by_kind["Service"]["console"]["spec"]["ports"]
+    assert (service_port["port"], service_port["targetPort"]) == (CONSOLE_PORT, "http")
+    hpa = by_kind["HorizontalPodAutoscaler"]["console"]["spec"]
+    assert hpa["scaleTargetRef"]["name"] == "console" and hpa["minReplicas"] >= 2
 
 
 def test_kubernetes_creates_every_topic_with_three_replicas() -> None:

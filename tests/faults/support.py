@@ -21,8 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import Broker
+from tests.databases import query
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+_INBOX = "SELECT event_id FROM inbox WHERE consumer = ?"
+_PROJECTED = "SELECT event_id FROM test_applied_event WHERE consumer = ?"
 
 
 def report_counts(fault: str, *, produced: int, applied: int, projected: int) -> None:
@@ -34,26 +39,24 @@ def report_counts(fault: str, *, produced: int, applied: int, projected: int) ->
 
 
 def projection_counts(
-    db_path: Path, consumer: str, event_ids: Collection[str] | None = None
+    database: Path | str, consumer: str, event_ids: Collection[str] | None = None
 ) -> tuple[int, int, int]:
-    """(inbox entries, projection rows, distinct events in the projection) of a consumer;
-    only of `event_ids` if given (a shared Kafka topic holds other tests' events too)."""
-    if not db_path.exists():
-        return 0, 0, 0  # the service has not started yet
-    with sqlite3.connect(db_path, timeout=30) as conn:
-        if not conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'test_applied_event'"
-        ).fetchone():
-            return 0, 0, 0
-        inbox = [
-            e for (e,) in conn.execute("SELECT event_id FROM inbox WHERE consumer = ?", (consumer,))
-        ]
-        rows = [
-            e
-            for (e,) in conn.execute(
-                "SELECT event_id FROM test_applied_event WHERE consumer = ?", (consumer,)
-            )
-        ]
+    """(inbox entries, projection rows, distinct events in the projection) of a consumer,
+    in its database (a SQLite file's path, or a URL of a started one); only of `event_ids`
+    if given (a shared Kafka topic holds other tests' events too)."""
+    if isinstance(database, str):
+        inbox = [e for (e,) in query(database, _INBOX, consumer)]
+        rows = [e for (e,) in query(database, _PROJECTED, consumer)]
+    else:
+        if not database.exists():
+            return 0, 0, 0  # the service has not started yet
+        with sqlite3.connect(database, timeout=30) as conn:
+            if not conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'test_applied_event'"
+            ).fetchone():
+                return 0, 0, 0
+            inbox = [e for (e,) in conn.execute(_INBOX, (consumer,))]
+            rows = [e for (e,) in conn.execute(_PROJECTED, (consumer,))]
     if event_ids is not None:
         wanted = set(event_ids)
         inbox = [e for e in inbox if e in wanted]

@@ -1,11 +1,17 @@
 """The database unavailable for a while: writes answer UNAVAILABLE, nothing accepted is lost.
 
-Membership in this process on a real SQLite file, a projection consuming its topic on
-another. Another connection holds each file's write lock (BEGIN EXCLUSIVE), as a stuck
-migration or a backup would, past the service's lock timeout. Meanwhile the projection's
+Membership in this process, a projection consuming its topic on another database. The
+projection's database goes first, then membership's too; meanwhile the projection's
 consumer keeps waiting for its database (a good event is not dead-lettered for it), and
-membership answers UNAVAILABLE for writes and still serves reads. Once the locks go, the
-relay and the consumer carry on.
+membership answers UNAVAILABLE for writes. Once the databases are back, the relay and the
+consumer carry on. The outage is what each database really has:
+
+- SQLite (the default): another connection holds the file's write lock (BEGIN
+  EXCLUSIVE), as a stuck migration or a backup would, past the service's lock timeout.
+  Reads go on (WAL).
+- PostgreSQL (`make test-faults` runs it again under tools/with-postgres.sh): the
+  database refuses new connections and its open ones are terminated, as a failover or an
+  operator taking it away would. Reads fail too, with the same UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from bizclub.membership.v1 import membership_service_pb2
 from bizclub_shared.topics import MEMBERSHIP
 
 from tests.conftest import Broker, MembershipFactory
+from tests.databases import connections_refused, database_url, on_postgres
 from tests.faults.support import projection_counts, report_counts
 from tests.integration.consumer_support import projection
 from tests.integration.probes import eventually, outbox_rows
@@ -35,9 +42,13 @@ MAX_ATTEMPTS = 3
 
 
 @contextmanager
-def write_lock(db_path: Path) -> Iterator[None]:
-    """Hold the SQLite file's write lock from another connection."""
-    conn = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+def outage(database: Path | str) -> Iterator[None]:
+    """The database (a SQLite file's path, or a PostgreSQL URL) unavailable for the block."""
+    if isinstance(database, str):
+        with connections_refused(database):
+            yield
+        return
+    conn = sqlite3.connect(database, isolation_level=None, timeout=30)
     try:
         conn.execute("BEGIN EXCLUSIVE")
         yield
@@ -46,12 +57,19 @@ def write_lock(db_path: Path) -> Iterator[None]:
         conn.close()
 
 
+def service_database(tmp_path: Path, name: str) -> Path | str:
+    """Where a service of this test keeps its data: the SQLite file, or the PostgreSQL URL."""
+    if on_postgres():
+        return database_url(tmp_path, name)  # the same database start_membership was given
+    return tmp_path / f"{name}.db"
+
+
 async def test_writes_wait_out_a_database_outage_and_nothing_accepted_is_lost(
     broker: Broker, start_membership: MembershipFactory, tmp_path: Path
 ) -> None:
     service = await start_membership(database_lock_timeout_seconds=LOCK_TIMEOUT)
-    membership_db = tmp_path / "membership.db"  # where start_membership puts it
-    projection_db = tmp_path / "projection.db"
+    membership_db = service_database(tmp_path, "membership")
+    projection_db = service_database(tmp_path, "projection")
     group = f"faults-db-{uuid.uuid4().hex[:8]}"
     await service.stub.CreateNetwork(udon_thani_network(), timeout=10)
     accepted: list[str] = []
@@ -72,25 +90,32 @@ async def test_writes_wait_out_a_database_outage_and_nothing_accepted_is_lost(
         lock_timeout=LOCK_TIMEOUT,
     ) as p:
         await register(5)
-        with write_lock(projection_db):
-            await register(5)  # their events reach a consumer whose database is locked
+        with outage(projection_db):
+            await register(5)  # their events reach a consumer whose database is away
 
             async def waited_long() -> bool:
                 # Longer than the retries that would send a failing event to the DLQ.
                 return p.consumer.database_waits > 2 * MAX_ATTEMPTS
 
             await eventually(waited_long, within=60, what="the consumer waiting for its database")
-            with write_lock(membership_db):
+            with outage(membership_db):
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
                     await service.stub.RegisterMember(
                         registration(business_name_en="Refused Member"), timeout=10
                     )
                 assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-                # Reads go on (WAL): the member registered before the outage is there.
-                got = await service.stub.GetMember(
+                read = service.stub.GetMember(
                     ms.GetMemberRequest(member_id=accepted[0]), timeout=10
                 )
-                assert got.member.member_id == accepted[0]
+                if on_postgres():  # the database is gone, for reads too
+                    with pytest.raises(grpc.aio.AioRpcError) as unread:
+                        await read
+                    assert unread.value.code() == grpc.StatusCode.UNAVAILABLE
+                else:  # reads go on (WAL): the member registered before the outage is there
+                    assert (await read).member.member_id == accepted[0]
+        # Back: the member registered before the outage is read again.
+        got = await service.stub.GetMember(ms.GetMemberRequest(member_id=accepted[0]), timeout=10)
+        assert got.member.member_id == accepted[0]
         await register(5)  # the database is back
 
         ours = set(accepted)

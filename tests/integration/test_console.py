@@ -60,6 +60,14 @@ async def test_a_signed_out_visitor_is_sent_to_sign_in(console: Console) -> None
     assert "เข้าสู่ระบบ" in login.text and 'lang="th"' in login.text
 
 
+async def test_the_health_page_answers_signed_out_while_analytics_is_down(
+    console: Console,
+) -> None:
+    # Kubernetes' probes (deploy/k8s/console.yaml) ask this page: no sign-in, no service call.
+    reply = await console.client.get("/healthz")
+    assert (reply.status_code, reply.text) == (200, "ok")
+
+
 async def test_a_bad_token_is_refused_at_sign_in(console: Console) -> None:
     reply = await console.sign_in("not-a-token")
     assert reply.status_code == 400

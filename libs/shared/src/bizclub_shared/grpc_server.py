@@ -214,7 +214,9 @@ def build_server(
     except RuntimeError as err:
         raise PortUnavailableError(
             f"cannot listen for gRPC on {address}: port {port} is in use or the address is "
-            "not available here; stop the other process or configure another port"
+            "not available here; stop the other process or configure another port (with "
+            "nothing listening there, an outgoing connection may hold it as its local port: "
+            "reserve it with sysctl net.ipv4.ip_local_reserved_ports)"
         ) from err
     if bound == 0:  # older gRPC releases report failure this way
         raise PortUnavailableError(f"cannot listen for gRPC on {address} (port {port})")

@@ -97,12 +97,14 @@ Levels = dict[int, tuple[LevelResult, LevelResult]]
 
 async def register_bench(
     args: argparse.Namespace, tmp: Path, bootstrap: str, broker_pid: int | None
-) -> tuple[Levels, set[str], LevelResult]:
+) -> tuple[Levels, set[str], LevelResult | None]:
     """Per level (Health.Check, RegisterMember) results, the events committed, and the
     monthly report level (run while membership is still up: feedback learns from it)."""
     ghz = find_ghz()
     profile = args.profile.resolve() if args.profile else None
-    async with MembershipProcess(tmp, args.port_base + 1, bootstrap, profile_to=profile) as service:
+    async with MembershipProcess(
+        tmp, args.port_base + 1, bootstrap, profile_to=profile, workers=args.workers
+    ) as service:
         load = Load(ghz, service.target, tmp)
         warmup = await load.register(16, args.warmup)
         check(warmup, "warm-up")
@@ -138,6 +140,8 @@ async def register_bench(
         registered = service.member_count()
         if registered != registered_ok:
             raise BenchFailed(f"{registered} members in the database, {registered_ok} calls OK")
+        if args.only_register:
+            return results, service.event_ids(), None
         monthly = await monthly_report_bench(args, tmp, bootstrap, service, ghz)
         # Read after the approvals the monthly bench made, so they are checked too.
         return results, service.event_ids(), monthly
@@ -172,7 +176,9 @@ async def monthly_report_bench(
     member_ids = membership.member_ids(REPORTING_MEMBERS)
     await approve(membership.target, member_ids)
     await membership.wait_drained()
-    async with FeedbackProcess(tmp, args.port_base + 3, bootstrap) as feedback:
+    async with FeedbackProcess(
+        tmp, args.port_base + 3, bootstrap, workers=args.workers
+    ) as feedback:
         started = time.monotonic()
         everyone = membership.member_count()
         while feedback.members("active") < len(member_ids) or feedback.members() < everyone:
@@ -214,7 +220,7 @@ async def auth_bench(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tup
         data_dir.mkdir()
         port = args.port_base + 2
         async with MembershipProcess(
-            data_dir, port, bootstrap, without_auth=without_auth
+            data_dir, port, bootstrap, without_auth=without_auth, workers=args.workers
         ) as service:
             load = Load(ghz, service.target, data_dir)
             check(await load.register(16, args.warmup), "auth warm-up")
@@ -256,6 +262,10 @@ async def run(args: argparse.Namespace) -> int:
             c64 = results[64][1]
             emit("register_c64_p50", c64.p50_ms, "ms")
             emit("register_c64_p99", c64.p99_ms, "ms")
+            if monthly is None:  # --only-register
+                for label, ok in _register_checks(c64):
+                    note(f"target {label}: {'met' if ok else 'MISSED'}")
+                return 1 if lost else 0
             emit("monthly_report_c64", monthly.rps, "req/s", baseline=c64.rps)
 
             try:
@@ -273,8 +283,7 @@ async def run(args: argparse.Namespace) -> int:
             emit("relay", drained, "events/s", baseline=raw)
 
         checks = [
-            (f"register_c64 >= {TARGET_RPS:g} req/s", c64.rps >= TARGET_RPS),
-            (f"register_c64_p99 <= {TARGET_P99_MS:g} ms", c64.p99_ms <= TARGET_P99_MS),
+            *_register_checks(c64),
             (
                 f"monthly_report_c64 >= {TARGET_MONTHLY_RATIO:.0%} of register_c64",
                 monthly.rps / c64.rps >= TARGET_MONTHLY_RATIO,
@@ -297,6 +306,13 @@ async def run(args: argparse.Namespace) -> int:
             note(f"FAILED: {len(lost)} committed events never reached the broker")
             return 1
         return 0
+
+
+def _register_checks(c64: LevelResult) -> list[tuple[str, bool]]:
+    return [
+        (f"register_c64 >= {TARGET_RPS:g} req/s", c64.rps >= TARGET_RPS),
+        (f"register_c64_p99 <= {TARGET_P99_MS:g} ms", c64.p99_ms <= TARGET_P99_MS),
+    ]
 
 
 async def _brokers_stage(args: argparse.Namespace, tmp: Path) -> int:
@@ -354,6 +370,17 @@ def main() -> int:
         type=Path,
         default=None,
         help="run the service under cProfile and write pstats here (slows it down)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes of membership and feedback (MEMBERSHIP_WORKERS): one per core",
+    )
+    parser.add_argument(
+        "--only-register",
+        action="store_true",
+        help="only RegisterMember at each level against Health.Check (the foundation's figures)",
     )
     parser.add_argument(
         "--only-matching", action="store_true", help="only the matching stage (no services)"

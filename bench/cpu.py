@@ -24,15 +24,31 @@ def process_cpu(pid: int | None) -> float:
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread group: `loop` (the main thread), `py-threads` (Python's
-    other threads: writer, database readers), the rest by OS name (gRPC's own)."""
+    """CPU seconds per thread group, over the process and its worker processes: `loop`
+    (main threads), `py-threads` (Python's other threads: writer, database readers), the
+    rest by OS name (gRPC's own)."""
     totals: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = "loop" if task.name == str(pid) else (task / "comm").read_text().strip()
-            if name.startswith("python"):
-                name = "py-threads"
-            totals[name] = totals.get(name, 0.0) + _stat_cpu(task / "stat")
-        except OSError:  # the thread ended meanwhile
-            continue
+    for process in [pid, *_children(pid)]:
+        for task in Path(f"/proc/{process}/task").iterdir():
+            try:
+                name = "loop" if task.name == str(process) else (task / "comm").read_text().strip()
+                if name.startswith("python"):
+                    name = "py-threads"
+                totals[name] = totals.get(name, 0.0) + _stat_cpu(task / "stat")
+            except OSError:  # the thread ended meanwhile
+                continue
     return totals
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    children: list[int] = []
+    for task in tasks:
+        try:
+            children.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return children

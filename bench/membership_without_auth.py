@@ -43,7 +43,7 @@ class TrustingInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-service.AccessInterceptor = TrustingInterceptor  # type: ignore[misc]
+service.AccessInterceptor = TrustingInterceptor  # type: ignore[misc, unused-ignore]
 
 if __name__ == "__main__":
     main()

@@ -149,7 +149,9 @@ class Load:
             f"--call={method}",
             f"--binary-file={data}",
             f"--concurrency={concurrency}",
-            "--connections=1",
+            # One connection per concurrent caller, as that many callers would have: the
+            # kernel spreads connections (not calls) over a service's worker processes.
+            f"--connections={concurrency}",
             f"--duration={seconds:g}s",
             "--duration-stop=wait",
             "--timeout=30s",

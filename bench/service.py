@@ -40,6 +40,7 @@ class ServiceProcess:
         module: str = "",
         profile_to: Path | None = None,
         extra_env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         self.name = name
         self.port = port
@@ -52,6 +53,8 @@ class ServiceProcess:
             f"{env_prefix}GRPC_PORT": str(port),
             f"{env_prefix}DATABASE_URL": f"sqlite:///{self.db_path}",
             f"{env_prefix}SEED_DEMO_DATA": "false",
+            # The profiler writes one file: profile one process.
+            f"{env_prefix}WORKERS": str(1 if profile_to else workers),
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "BIZCLUB_LOG_LEVEL": "WARNING",
             "BIZCLUB_AUTH_KEYS": KEYS_JSON,
@@ -168,6 +171,7 @@ class MembershipProcess(ServiceProcess):
         profile_to: Path | None = None,
         without_auth: bool = False,
         extra_env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         super().__init__(
             "membership",
@@ -178,6 +182,7 @@ class MembershipProcess(ServiceProcess):
             module="bench.membership_without_auth" if without_auth else "",
             profile_to=profile_to,
             extra_env=extra_env,
+            workers=workers,
         )
 
     async def start(self) -> None:
@@ -196,8 +201,12 @@ class MembershipProcess(ServiceProcess):
 class FeedbackProcess(ServiceProcess):
     """`python -m feedback`: it learns members from membership's topic."""
 
-    def __init__(self, data_dir: Path, port: int, bootstrap_servers: str) -> None:
-        super().__init__("feedback", "FEEDBACK_", data_dir, port, bootstrap_servers)
+    def __init__(
+        self, data_dir: Path, port: int, bootstrap_servers: str, *, workers: int = 1
+    ) -> None:
+        super().__init__(
+            "feedback", "FEEDBACK_", data_dir, port, bootstrap_servers, workers=workers
+        )
 
     def members(self, status: str = "") -> int:
         where = f" WHERE status = '{status}'" if status else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "ServicerRegistration",
     "build_server",
     "channel",
+    "check_port_free",
     "field_violations",
 ]
 
@@ -181,6 +183,7 @@ def build_server(
     host: str = "0.0.0.0",
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     options: Sequence[tuple[str, Any]] = (),
+    share_port: bool = False,
 ) -> GrpcServer:
     """Builds and binds (but does not start) a server; call it inside the running event loop.
 
@@ -191,13 +194,15 @@ def build_server(
     authorisation interceptor passed here is traced, and its DomainErrors are
     not mapped (it should abort itself).
     Port 0 picks a free port; read it from `GrpcServer.port`.
+    `share_port`: a worker process, listening on the port with its siblings (SO_REUSEPORT:
+    the kernel spreads connections over them); the supervisor checked the port was free.
     Raises PortUnavailableError naming the address if it cannot be bound.
     """
     server = grpc.aio.server(
         interceptors=[aio_server_interceptor(), ErrorMappingInterceptor(), *interceptors],
         # gRPC sets SO_REUSEPORT by default on Linux, so a second server on a
         # taken port would bind silently and share its traffic; refuse instead.
-        options=[("grpc.so_reuseport", 0), *options],
+        options=[("grpc.so_reuseport", 1 if share_port else 0), *options],
     )
     for add_to_server, servicer in servicers:
         add_to_server(servicer, server)
@@ -212,15 +217,33 @@ def build_server(
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError as err:
-        raise PortUnavailableError(
-            f"cannot listen for gRPC on {address}: port {port} is in use or the address is "
-            "not available here; stop the other process or configure another port (with "
-            "nothing listening there, an outgoing connection may hold it as its local port: "
-            "reserve it with sysctl net.ipv4.ip_local_reserved_ports)"
-        ) from err
+        raise port_unavailable(address, port) from err
     if bound == 0:  # older gRPC releases report failure this way
         raise PortUnavailableError(f"cannot listen for gRPC on {address} (port {port})")
     return GrpcServer(server, health, service_names, address, bound)
+
+
+def port_unavailable(address: str, port: int) -> PortUnavailableError:
+    return PortUnavailableError(
+        f"cannot listen for gRPC on {address}: port {port} is in use or the address is "
+        "not available here; stop the other process or configure another port (with "
+        "nothing listening there, an outgoing connection may hold it as its local port: "
+        "reserve it with sysctl net.ipv4.ip_local_reserved_ports)"
+    )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raises PortUnavailableError if a server could not listen on host:port now (the
+    check a supervisor makes before its workers listen there with SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gRPC's own listener does: a closed connection in TIME_WAIT does not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise port_unavailable(address, port) from err
 
 
 class BearerTokenInterceptor(grpc.aio.UnaryUnaryClientInterceptor):

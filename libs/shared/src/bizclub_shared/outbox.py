@@ -4,18 +4,27 @@ A handler writes its rows and its events (outbox rows) in one transaction. The r
 reads unsent rows in commit order, publishes them with acks=all, and marks them sent
 only once the broker has acknowledged them. A crash anywhere in between means the
 rows are sent again (at-least-once); consumers deduplicate through the inbox.
+
+A service may run as several processes on one database (worker processes, or
+replicas): only one of them relays at a time, the holder of the database's relay
+lock, so events leave in commit order. The others' relays wait to take over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
+import time
+import zlib
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
-from sqlalchemy import Column, Index, LargeBinary, delete, func, select, text, update
+from sqlalchemy import Column, Connection, Index, LargeBinary, delete, func, select, text, update
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 
@@ -28,6 +37,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("bizclub.outbox")
+# How often a relay that does not hold the lock tries to take it, and how often the
+# holder checks it still holds it (a PostgreSQL session lock goes with its connection).
+LOCK_RETRY_SECONDS = 1.0
+LOCK_CHECK_SECONDS = 1.0
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -60,6 +73,87 @@ class OutboxEvent(SQLModel, table=True):
     last_error: str | None = None
 
 
+class RelayLock:
+    """The one-relay-per-database lock, held for as long as this process relays.
+
+    SQLite: an exclusive `flock` on `<database file>.relay-lock`, which the kernel drops
+    when the process dies. PostgreSQL: a session advisory lock on a connection kept for
+    it, which the server drops when the connection goes. An in-memory SQLite database
+    belongs to one process: always held.
+    """
+
+    def __init__(self, db: Database, name: str) -> None:
+        self._db = db
+        self._key = zlib.crc32(f"bizclub outbox relay {name}".encode()) & 0x7FFFFFFF
+        database = db.url.database
+        self._path = (
+            Path(f"{database}.relay-lock")
+            if db.is_sqlite and database and database != ":memory:"
+            else None
+        )
+        self._file: int | None = None
+        self._connection: Connection | None = None
+        self.held = db.is_sqlite and self._path is None
+
+    def try_acquire(self) -> bool:
+        """Blocking I/O: run it in a thread."""
+        if self.held:
+            return True
+        if self._db.is_sqlite:
+            assert self._path is not None
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._file, self.held = fd, True
+            return True
+        connection = self._db.engine.connect()
+        try:
+            acquired = bool(
+                connection.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
+                ).scalar_one()
+            )
+            connection.commit()
+        except Exception:
+            connection.close()
+            raise
+        if not acquired:
+            connection.close()
+            return False
+        self._connection, self.held = connection, True
+        return True
+
+    def still_held(self) -> bool:
+        """Blocking I/O: whether the lock's connection is alive (PostgreSQL)."""
+        if not self.held or self._connection is None:
+            return self.held
+        try:
+            self._connection.execute(text("SELECT 1"))
+            self._connection.commit()
+            return True
+        except Exception:
+            self.release()
+            return False
+
+    def release(self) -> None:
+        if self._file is not None:
+            os.close(self._file)  # closing the file drops the flock
+            self._file = None
+            self.held = False
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            self.held = False
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+                connection.commit()
+            except Exception:  # the connection is gone, and the lock with it
+                pass
+            connection.close()
+
+
 class OutboxRelay:
     """Publishes the outbox to Kafka in order, in batches, and keeps retrying.
 
@@ -89,6 +183,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._connecting = asyncio.Lock()
+        self._lock = RelayLock(db, writer.source)
+        self._lock_checked = 0.0
         self.published = 0
         self.connected = False
 
@@ -102,6 +198,9 @@ class OutboxRelay:
         try:
             while True:
                 try:
+                    if not await self._leading():  # another process relays for now
+                        await asyncio.sleep(LOCK_RETRY_SECONDS)
+                        continue
                     sent = await self.publish_pending()
                     backoff = 0.1
                 except Exception as exc:  # broker or database down: keep the rows, retry
@@ -121,6 +220,23 @@ class OutboxRelay:
                         pass
         finally:
             await self._close_producer()
+            await asyncio.to_thread(self._lock.release)
+
+    async def _leading(self) -> bool:
+        """Whether this relay holds the database's relay lock, taking it if it is free."""
+        if self._lock.held:
+            if time.monotonic() - self._lock_checked < LOCK_CHECK_SECONDS:
+                return True
+            self._lock_checked = time.monotonic()
+            if await asyncio.to_thread(self._lock.still_held):
+                return True
+            log.warning("outbox relay: lost the relay lock (its connection went); retrying")
+            return False
+        if await asyncio.to_thread(self._lock.try_acquire):
+            self._lock_checked = time.monotonic()
+            log.info("outbox relay: this process relays the outbox (holds the relay lock)")
+            return True
+        return False
 
     def _unsent(self, session: Session) -> list[Any]:
         # Plain rows, not ORM objects: the relay only reads them.
@@ -135,7 +251,10 @@ class OutboxRelay:
         )
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unsent rows; return how many were sent."""
+        """Publish one batch of unsent rows; return how many were sent (0 while another
+        process holds the relay lock)."""
+        if not await self._leading():
+            return 0
         producer = await self._ensure_producer()
         rows = await self._db.read(self._unsent)
         if not rows:
@@ -233,6 +352,7 @@ class OutboxRelay:
 
     async def close(self) -> None:
         await self._close_producer()
+        await asyncio.to_thread(self._lock.release)
 
     async def _close_producer(self) -> None:
         producer, self._producer = self._producer, None

@@ -43,6 +43,14 @@ class ServiceSettings(BaseSettings):
     )
     grpc_host: str = "0.0.0.0"
     grpc_port: int = 0
+    # Processes serving this service on this machine: they share its port (SO_REUSEPORT)
+    # and its database, and one of them relays the outbox. One Python process uses about
+    # one core (the GIL), so a service with more cores than that to use runs more.
+    workers: int = Field(default=1, ge=1, le=64)
+    # Set by the supervising process for each worker it starts; not a setting to make.
+    worker_index: int | None = Field(
+        default=None, validation_alias=AliasChoices("BIZCLUB_WORKER_INDEX", "worker_index")
+    )
     relay_batch_size: int = 1000
     relay_idle_poll_seconds: float = 0.5
     # Consumer group timings: Tansu holds a first join for about session_timeout/2.

@@ -1,10 +1,17 @@
 """Unit of work with group commit.
 
 Every write operation runs through one writer thread. It takes the operations that
-are waiting, runs each inside its own SAVEPOINT (so one operation's failure undoes
-only its own rows), and commits them all in one transaction: one fsync for many
-requests. An operation's rows and its events (outbox rows) always commit together
-or not at all; its caller hears back only after the commit.
+are waiting and commits them all in one transaction: one fsync for many requests.
+An operation's rows and its events (outbox rows) always commit together or not at
+all; its caller hears back only after the commit.
+
+A batch is first tried as a whole, without savepoints, and the rows operations hand
+to `UnitOfWork.insert` (and every event and audit row) are written after the last
+operation, one statement per table. If anything in that try fails (an operation
+raises, a deferred insert breaks a constraint), it is rolled back and the batch runs
+again one operation at a time, each in its own SAVEPOINT, inserts at once: then one
+operation's failure undoes only its own rows. Savepoints and per-row statements are
+most of a write's cost, and nearly every batch succeeds whole.
 
 Operations are plain functions `op(uow) -> result`: they do database work only.
 Anything slow or remote (another service's answer) is fetched before, never while
@@ -23,12 +30,13 @@ from typing import Any, Generic, TypeVar
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bizclub_shared.audit import AuditRecord, audit_row
 from bizclub_shared.auth import CallContext, current_call
-from bizclub_shared.db import Database
+from bizclub_shared.db import DATABASE_UNAVAILABLE, Database
 from bizclub_shared.envelope import Envelope
 from bizclub_shared.outbox import OutboxEvent
 from bizclub_shared.telemetry import current_traceparent
@@ -38,13 +46,39 @@ tracer = trace.get_tracer("bizclub.unit_of_work")
 T = TypeVar("T")
 
 
-class UnitOfWork:
-    """What one operation sees: the session, and a way to record events."""
+_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+_AUDIT: Table = AuditRecord.__table__  # type: ignore[attr-defined]
 
-    def __init__(self, session: Session, source: str) -> None:
+
+class UnitOfWork:
+    """What one operation sees: the session, and ways to insert rows and record events."""
+
+    def __init__(
+        self, session: Session, source: str, deferred: dict[Table, list[dict[str, Any]]] | None
+    ) -> None:
         self.session = session
         self._source = source
+        self._deferred = deferred
         self.events: list[dict[str, Any]] = []
+
+    @property
+    def one_at_a_time(self) -> bool:
+        """Whether this is the one-at-a-time retry of a batch: its inserts happen at once,
+        and a constraint's violation is this operation's own (see the module)."""
+        return self._deferred is None
+
+    def insert(self, table: Table, row: dict[str, Any]) -> None:
+        """Insert a row, perhaps only after the batch's last operation (see the module).
+
+        The batch's other operations do not see it meanwhile, so use it for rows whose
+        conflicts a constraint catches (a unique key): a violation sends the batch to the
+        one-at-a-time retry, where the row is inserted at once and the operation that
+        caused it fails alone. Insert parents before children, as the retry does too.
+        """
+        if self._deferred is None:
+            self.session.connection().execute(insert(table), [row])
+        else:
+            self._deferred.setdefault(table, []).append(row)
 
     def emit(self, topic: str, key: str, event: Message, province: str) -> None:
         """Record an event to be published after commit, in this transaction."""
@@ -94,7 +128,7 @@ class Writer:
 
     def __init__(self, db: Database, source: str, *, max_batch: int = 256) -> None:
         self._db = db
-        self._source = source
+        self.source = source  # the service's name: its events' ce_source
         self._max_batch = max_batch
         self.on_commit: Callable[[], None] | None = None
         self._queue: list[_Pending[Any]] = []
@@ -103,8 +137,8 @@ class Writer:
         self._thread: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{self._source}-writer")
-        self._task = asyncio.create_task(self._run(), name=f"{self._source}-writer")
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{self.source}-writer")
+        self._task = asyncio.create_task(self._run(), name=f"{self.source}-writer")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -171,26 +205,71 @@ class Writer:
                     self.on_commit()
 
     def _commit_batch(self, batch: list[_Pending[Any]]) -> None:
-        """In the writer thread: every operation in its savepoint, then one commit."""
+        """In the writer thread: the whole batch in one try, else one at a time."""
+        with self._db.write_lock():
+            if len(batch) > 1:
+                try:
+                    self._commit_whole(batch)
+                    return
+                except _RetryOneByOne:
+                    pass  # rolled back: nothing of the try was written
+            self._commit_one_by_one(batch)
+
+    def _commit_whole(self, batch: list[_Pending[Any]]) -> None:
+        deferred: dict[Table, list[dict[str, Any]]] = {}
         with self._db.write_sessions() as session, session.begin():
-            events: list[dict[str, Any]] = []
-            audit: list[dict[str, Any]] = []
+            for pending in batch:
+                token = otel_context.attach(pending.context)
+                try:
+                    uow = UnitOfWork(session, self.source, deferred)
+                    pending.result = pending.operation(uow)
+                    session.flush()
+                    pending.events = uow.events
+                except DATABASE_UNAVAILABLE:
+                    raise  # the database, not this operation: the batch fails as a commit would
+                except Exception as exc:
+                    raise _RetryOneByOne from exc
+                finally:
+                    otel_context.detach(token)
+            deferred.setdefault(_OUTBOX, []).extend(e for p in batch for e in p.events)
+            deferred[_AUDIT] = [audit_row(p.call, p.events) for p in batch if p.call is not None]
+            try:
+                self._insert_all(session, deferred)
+            except DATABASE_UNAVAILABLE:
+                raise
+            except SQLAlchemyError as exc:  # a constraint: find whose row in the retry
+                raise _RetryOneByOne from exc
+        for pending in batch:
+            pending.ok = True
+
+    def _commit_one_by_one(self, batch: list[_Pending[Any]]) -> None:
+        with self._db.write_sessions() as session, session.begin():
+            after: dict[Table, list[dict[str, Any]]] = {_OUTBOX: [], _AUDIT: []}
             for pending in batch:
                 token = otel_context.attach(pending.context)
                 try:
                     with session.begin_nested():
-                        uow = UnitOfWork(session, self._source)
+                        uow = UnitOfWork(session, self.source, None)
                         pending.result = pending.operation(uow)
                         session.flush()
                     pending.ok, pending.events = True, uow.events
-                    events.extend(uow.events)
+                    after[_OUTBOX].extend(uow.events)
                     if pending.call is not None:
-                        audit.append(audit_row(pending.call, uow.events))
+                        after[_AUDIT].append(audit_row(pending.call, uow.events))
                 except Exception as exc:  # this operation only; its savepoint undid it
-                    pending.ok, pending.result = False, exc
+                    pending.ok, pending.result, pending.events = False, exc, []
                 finally:
                     otel_context.detach(token)
-            if events:
-                session.execute(insert(OutboxEvent), events)
-            if audit:  # who wrote what, committed with the writes themselves
-                session.execute(insert(AuditRecord), audit)
+            # Events, and who wrote what, committed with the writes themselves.
+            self._insert_all(session, after)
+
+    @staticmethod
+    def _insert_all(session: Session, rows: dict[Table, list[dict[str, Any]]]) -> None:
+        connection = session.connection()
+        for table, table_rows in rows.items():
+            if table_rows:
+                connection.execute(insert(table), table_rows)
+
+
+class _RetryOneByOne(Exception):
+    """The whole-batch try failed in a way one operation may have caused."""

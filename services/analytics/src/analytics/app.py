@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 
 from bizclub.analytics.v1 import analytics_service_pb2_grpc
-from bizclub_shared import migrations
 from bizclub_shared.db import utcnow
-from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_signal
+from bizclub_shared.service import ServiceRuntime, service_main, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
@@ -71,10 +69,4 @@ async def serve(settings: AnalyticsSettings) -> None:
 
 
 def main() -> None:
-    settings = AnalyticsSettings()
-    if sys.argv[1:2] and sys.argv[1] in migrations.COMMANDS:
-        # `python -m analytics migrate` and friends: the schema only, no service.
-        migrations.cli(MIGRATIONS, settings.resolved_database_url(), sys.argv[1:])
-        return
-    configure_logging(settings.log_level, settings.service_name)
-    asyncio.run(serve(settings))
+    service_main(AnalyticsSettings(), MIGRATIONS, serve)

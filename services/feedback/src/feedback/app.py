@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 
 from bizclub.feedback.v1 import feedback_service_pb2, feedback_service_pb2_grpc
-from bizclub_shared import migrations
-from bizclub_shared.service import ServiceRuntime, configure_logging, wait_for_signal
+from bizclub_shared.service import ServiceRuntime, service_main, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
@@ -66,10 +63,4 @@ async def serve(settings: FeedbackSettings) -> None:
 
 
 def main() -> None:
-    settings = FeedbackSettings()
-    if sys.argv[1:2] and sys.argv[1] in migrations.COMMANDS:
-        # `python -m feedback migrate` and friends: the schema only, no service.
-        migrations.cli(MIGRATIONS, settings.resolved_database_url(), sys.argv[1:])
-        return
-    configure_logging(settings.log_level, settings.service_name)
-    asyncio.run(serve(settings))
+    service_main(FeedbackSettings(), MIGRATIONS, serve)

@@ -250,16 +250,18 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
         self, request: ms.RegisterMemberRequest, context: grpc.aio.ServicerContext
     ) -> ms.RegisterMemberResponse:
         facts, contact = domain.validate_registration(request)
+        search_text = store.search_text_of(facts.business_name_th, facts.business_name_en)
 
-        def register(uow: UnitOfWork) -> membership_pb2.Member:
+        def register(uow: UnitOfWork) -> domain.Member:
             province = store.cluster_province(uow.session, facts.province_code, facts.cluster_code)
             domain.require_cluster_of_province(province, facts.province_code, facts.cluster_code)
             member = domain.Member.register(facts, contact, utcnow())
-            store.insert_member(uow.session, member, contact)
+            store.insert_member(uow, member, contact, search_text)
             emit_all(uow, member.member_id, member.province_code, member.events)
-            return member_to_proto(member, contact)
+            return member
 
-        return ms.RegisterMemberResponse(member=await self._writer.run(register, "RegisterMember"))
+        member = await self._writer.run(register, "RegisterMember")
+        return ms.RegisterMemberResponse(member=member_to_proto(member, contact))
 
     async def _change(
         self, member_id: str, name: str, change: Callable[[UnitOfWork, domain.Member], None]

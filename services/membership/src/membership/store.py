@@ -14,7 +14,8 @@ from bizclub_shared.errors import AlreadyExists, NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
 from bizclub_shared.thai_text import normalize, search_terms
-from sqlalchemy import JSON, BigInteger, Column, ColumnElement, Index, and_, insert, or_, select
+from bizclub_shared.unit_of_work import UnitOfWork
+from sqlalchemy import JSON, BigInteger, Column, ColumnElement, Index, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
@@ -158,15 +159,33 @@ def to_domain(row: MemberRow) -> domain.Member:
     )
 
 
-def insert_member(session: Session, member: domain.Member, contact: domain.Contact) -> None:
-    """Insert a new member and its contact (plain inserts: the hot path of registration)."""
+def insert_member(
+    uow: UnitOfWork, member: domain.Member, contact: domain.Contact, search_text: str
+) -> None:
+    """Insert a new member and its contact: plain inserts, written with the batch's others
+    (the hot path of registration). `search_text`: search_text_of the member's names,
+    made before the write so the batch does not wait on word segmentation."""
+    members = MemberRow.__table__  # type: ignore[attr-defined]
+    # A tax ID already taken breaks the unique index, and the batch is retried one
+    # operation at a time; only then is it looked up, to say who has it. (A lookup per
+    # registration in every batch would cost more than the whole batch's inserts.)
+    if uow.one_at_a_time:
+        taken = (
+            uow.session.connection()
+            .execute(select(members.c.member_id).where(members.c.tax_id == member.tax_id))
+            .scalar_one_or_none()
+        )
+        if taken is not None:
+            raise AlreadyExists(
+                f"a member with this tax ID is already registered ({taken})", field="tax_id"
+            )
     values = {
         "member_id": member.member_id,
         "province_code": member.province_code,
         "cluster_code": member.cluster_code,
         "business_name_th": member.business_name_th,
         "business_name_en": member.business_name_en,
-        "search_text": search_text_of(member.business_name_th, member.business_name_en),
+        "search_text": search_text,
         "tax_id": member.tax_id,
         "enterprise_type": member.enterprise_type,
         "products": member.products,
@@ -177,26 +196,17 @@ def insert_member(session: Session, member: domain.Member, contact: domain.Conta
         "approved_at": member.approved_at,
         "updated_at": member.updated_at,
     }
-    connection = session.connection()  # plain Core inserts: no ORM bookkeeping needed here
-    members = MemberRow.__table__.c  # type: ignore[attr-defined]
-    taken = connection.execute(
-        select(members.member_id).where(members.tax_id == member.tax_id)
-    ).scalar_one_or_none()
-    if taken is not None:
-        raise AlreadyExists(
-            f"a member with this tax ID is already registered ({taken})", field="tax_id"
-        )
     try:
-        connection.execute(insert(MemberRow.__table__), [values])  # type: ignore[attr-defined]
-    except IntegrityError as exc:
+        uow.insert(members, values)
+    except IntegrityError as exc:  # another replica's registration committed meanwhile
         if "tax_id" in str(exc.orig):
             raise AlreadyExists(
                 "a member with this tax ID is already registered", field="tax_id"
             ) from None
         raise
-    connection.execute(
-        insert(ContactRow.__table__),  # type: ignore[attr-defined]
-        [{"member_id": member.member_id, **contact.__dict__}],
+    uow.insert(
+        ContactRow.__table__,  # type: ignore[attr-defined]
+        {"member_id": member.member_id, **contact.__dict__},
     )
 
 

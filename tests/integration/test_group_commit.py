@@ -1,0 +1,128 @@
+"""Group commit: registrations that arrive together commit together, and one bad
+registration in a batch costs the others nothing.
+
+A batch is first tried whole (no savepoints, inserts after the last operation); if an
+operation fails or a deferred insert breaks a constraint, it is retried one operation
+at a time. Real gRPC, a real database (SQLite file, or PostgreSQL), the real broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+from bizclub.membership.v1 import membership_service_pb2
+from bizclub_shared.grpc_server import field_violations
+from bizclub_shared.outbox import OutboxEvent
+from bizclub_shared.unit_of_work import Writer
+from membership.store import MemberRow
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from tests.conftest import MembershipFactory, RunningMembership
+from tests.support import registration, thai_id, udon_thani_network
+
+ms = membership_service_pb2
+StatusCode = grpc.StatusCode
+
+
+@pytest.fixture
+def batches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    """(operations, how it committed) of every whole-batch try: "whole" or "one by one"."""
+    seen: list[tuple[int, str]] = []
+    commit_whole = Writer._commit_whole
+
+    def spy(self: Writer, batch: list[Any]) -> None:
+        try:
+            commit_whole(self, batch)
+        except Exception:
+            seen.append((len(batch), "one by one"))
+            raise
+        seen.append((len(batch), "whole"))
+
+    monkeypatch.setattr(Writer, "_commit_whole", spy)
+    return seen
+
+
+async def register_all(
+    service: RunningMembership, requests: list[ms.RegisterMemberRequest]
+) -> list[ms.RegisterMemberResponse | grpc.aio.AioRpcError]:
+    async def one(request: ms.RegisterMemberRequest) -> Any:
+        try:
+            return await service.stub.RegisterMember(request, timeout=30)
+        except grpc.aio.AioRpcError as err:
+            return err
+
+    return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+async def counts(service: RunningMembership) -> tuple[int, int]:
+    """(members, MemberRegistered events in the outbox)."""
+
+    def read(session: Any) -> tuple[int, int]:
+        members = session.execute(select(func.count()).select_from(MemberRow)).scalar_one()
+        events = session.execute(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(col(OutboxEvent.event_type) == "bizclub.membership.v1.MemberRegistered")
+        ).scalar_one()
+        return int(members), int(events)
+
+    return await service.app.runtime.db.read(read)
+
+
+async def test_a_batch_of_good_registrations_commits_whole(
+    start_membership: MembershipFactory, batches: list[tuple[int, str]]
+) -> None:
+    service = await start_membership()
+    await service.stub.CreateNetwork(udon_thani_network())
+    replies = await register_all(
+        service, [registration(business_name_en=f"Batch {n}") for n in range(40)]
+    )
+    assert all(isinstance(r, ms.RegisterMemberResponse) for r in replies), replies
+    assert await counts(service) == (40, 40)
+    # They arrived together, so at least one batch held several, and none needed the retry.
+    assert any(n > 1 for n, _ in batches), batches
+    assert all(how == "whole" for _, how in batches), batches
+
+
+async def test_bad_registrations_in_a_batch_fail_alone(
+    start_membership: MembershipFactory, batches: list[tuple[int, str]]
+) -> None:
+    service = await start_membership()
+    await service.stub.CreateNetwork(udon_thani_network())
+    taken = thai_id("55")
+    first = await service.stub.RegisterMember(registration(tax_id=taken))
+    good = [registration(business_name_en=f"Good {n}") for n in range(30)]
+    twice = thai_id("56")  # two of the batch share a tax ID: one of them gets it
+    requests = [
+        *good,
+        registration(tax_id=taken),  # already registered before
+        registration(tax_id=twice),
+        registration(tax_id=twice),
+        registration(cluster_code="no-such-cluster"),  # fails inside the write
+    ]
+    order = list(range(len(requests)))
+    order = order[::2] + order[1::2]  # the bad ones spread among the good
+    replies = await register_all(service, [requests[i] for i in order])
+    by_request = dict(zip(order, replies, strict=True))
+
+    assert all(isinstance(by_request[i], ms.RegisterMemberResponse) for i in range(30))
+    already = by_request[30]
+    assert isinstance(already, grpc.aio.AioRpcError)
+    assert already.code() == StatusCode.ALREADY_EXISTS
+    assert first.member.member_id in (already.details() or "")  # says who has it
+    pair = [by_request[31], by_request[32]]
+    assert sorted(isinstance(r, ms.RegisterMemberResponse) for r in pair) == [False, True]
+    lost = next(r for r in pair if isinstance(r, grpc.aio.AioRpcError))
+    assert lost.code() == StatusCode.ALREADY_EXISTS
+    unknown = by_request[33]
+    assert isinstance(unknown, grpc.aio.AioRpcError)
+    assert unknown.code() == StatusCode.INVALID_ARGUMENT
+    assert "cluster_code" in field_violations(unknown)
+
+    # The good ones and one of the pair committed, each with its one event; nothing else.
+    assert await counts(service) == (1 + 30 + 1, 1 + 30 + 1)
+    assert "one by one" in {how for _, how in batches}, batches

@@ -45,7 +45,7 @@ MEMBERS = 48
 
 @contextmanager
 def supervised_membership(
-    db_url: str, port: int, bootstrap_servers: str, log_path: Path, *, workers: int = 2
+    db_url: str, port: int, broker: Broker, log_path: Path, *, workers: int = 2
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
@@ -55,7 +55,8 @@ def supervised_membership(
         "MEMBERSHIP_GRPC_PORT": str(port),
         "MEMBERSHIP_RELAY_IDLE_POLL_SECONDS": "0.1",
         "MEMBERSHIP_SEED_DEMO_DATA": "false",
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "BIZCLUB_KAFKA_IDEMPOTENCE": "true" if broker.idempotence else "false",
         "BIZCLUB_LOG_LEVEL": "INFO",
     }
     env.pop("BIZCLUB_WORKER_INDEX", None)
@@ -129,7 +130,7 @@ async def test_two_workers_share_the_port_and_every_event_is_published_once(
     db_url = database_url(tmp_path, "membership")
     log_path = tmp_path / "membership.log"
     port = free_port(19900, 19999)
-    with supervised_membership(db_url, port, broker.bootstrap_servers, log_path) as supervisor:
+    with supervised_membership(db_url, port, broker, log_path) as supervisor:
 
         async def both_listen() -> list[int] | None:
             if supervisor.poll() is not None:
@@ -195,7 +196,7 @@ async def test_sigterm_stops_every_worker_cleanly(broker: Broker, tmp_path: Path
     db_url = database_url(tmp_path, "membership")
     log_path = tmp_path / "membership.log"
     port = free_port(19900, 19999)
-    with supervised_membership(db_url, port, broker.bootstrap_servers, log_path) as supervisor:
+    with supervised_membership(db_url, port, broker, log_path) as supervisor:
 
         async def both_listen() -> list[int] | None:
             workers = children(supervisor.pid)
@@ -214,7 +215,7 @@ async def test_a_taken_port_is_refused_naming_it(broker: Broker, tmp_path: Path)
         other.bind(("127.0.0.1", port))
         other.listen()
         with supervised_membership(
-            database_url(tmp_path, "membership"), port, broker.bootstrap_servers, log_path
+            database_url(tmp_path, "membership"), port, broker, log_path
         ) as supervisor:
             # Refused before any worker starts.
             assert supervisor.wait(timeout=60) != 0

@@ -9,6 +9,7 @@ from bizclub.analytics.v1 import analytics_service_pb2_grpc
 from bizclub_shared.db import utcnow
 from bizclub_shared.service import ServiceRuntime, service_main, wait_for_signal
 from bizclub_shared.settings import ServiceSettings
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from analytics import policy, reactions, store
@@ -26,6 +27,9 @@ class AnalyticsSettings(ServiceSettings):
 
     service_name: str = "analytics"
     grpc_port: int = 50055
+    # One process (and one pod): a rebuild of the projections runs in the process that
+    # started it, and start-up drops what a crashed rebuild left.
+    workers: int = Field(default=1, ge=1, le=1)
 
 
 class AnalyticsApp:

@@ -883,7 +883,7 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
                 store.reporting_member(uow.session, member_id), member_id
             )
             report_id = domain.new_id()
-            if not store.insert_report(uow.session, report_id, member, month, figures, now):
+            if not store.insert_report(uow, report_id, member, month, figures, now):
                 raise AlreadyExists(
                     f"member {member_id} already reported {month // 100}-{month % 100:02d}; "
                     "correct it with ReviseMonthlyReport",

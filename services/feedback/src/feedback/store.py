@@ -18,6 +18,7 @@ from bizclub_shared.db import UTCDateTime
 from bizclub_shared.errors import NotFound
 from bizclub_shared.inbox import InboxEntry
 from bizclub_shared.outbox import OutboxEvent
+from bizclub_shared.unit_of_work import UnitOfWork
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -26,7 +27,6 @@ from sqlalchemy import (
     Select,
     UniqueConstraint,
     func,
-    insert,
     or_,
     select,
 )
@@ -810,53 +810,58 @@ def reporting_member(db: DbSession, member_id: str) -> domain.MemberRef | None:
 
 
 def insert_report(
-    db: DbSession,
+    uow: UnitOfWork,
     report_id: str,
     member: domain.MemberRef,
     month: int,
     figures: domain.Figures,
     now: datetime,
 ) -> bool:
-    """The report and its revision 1, with plain inserts; False if the month is taken."""
-    connection = db.connection()  # no ORM bookkeeping: the hot path of monthly reports
-    reports = MonthlyReportRow.__table__.c  # type: ignore[attr-defined]
-    taken = connection.execute(
-        select(reports.id).where(reports.member_id == member.member_id, reports.month == month)
-    ).first()
-    if taken is not None:
-        return False
+    """The report and its revision 1, with plain inserts written with the batch's others
+    (the hot path of monthly reports); False if the month is taken."""
+    reports = MonthlyReportRow.__table__  # type: ignore[attr-defined]
+    # A month already reported breaks the unique (member, month) index, and the batch is
+    # retried one operation at a time: only then is it looked up, to say so.
+    if uow.one_at_a_time:
+        taken = (
+            uow.session.connection()
+            .execute(
+                select(reports.c.id).where(
+                    reports.c.member_id == member.member_id, reports.c.month == month
+                )
+            )
+            .first()
+        )
+        if taken is not None:
+            return False
     channels = list(figures.sales_channels)
-    connection.execute(
-        insert(MonthlyReportRow.__table__),  # type: ignore[attr-defined]
-        [
-            {
-                "report_id": report_id,
-                "member_id": member.member_id,
-                "month": month,
-                "province_code": member.province_code,
-                "cluster_code": member.cluster_code,
-                "revision": 1,
-                "revenue_satang": figures.revenue_satang,
-                "sales_channels": channels,
-                "employees": figures.employees,
-                "submitted_at": now,
-                "updated_at": now,
-            }
-        ],
+    uow.insert(
+        reports,
+        {
+            "report_id": report_id,
+            "member_id": member.member_id,
+            "month": month,
+            "province_code": member.province_code,
+            "cluster_code": member.cluster_code,
+            "revision": 1,
+            "revenue_satang": figures.revenue_satang,
+            "sales_channels": channels,
+            "employees": figures.employees,
+            "submitted_at": now,
+            "updated_at": now,
+        },
     )
-    connection.execute(
-        insert(MonthlyRevisionRow.__table__),  # type: ignore[attr-defined]
-        [
-            {
-                "report_id": report_id,
-                "revision": 1,
-                "revenue_satang": figures.revenue_satang,
-                "sales_channels": channels,
-                "employees": figures.employees,
-                "reason_th": "",
-                "recorded_at": now,
-            }
-        ],
+    uow.insert(
+        MonthlyRevisionRow.__table__,  # type: ignore[attr-defined]
+        {
+            "report_id": report_id,
+            "revision": 1,
+            "revenue_satang": figures.revenue_satang,
+            "sales_channels": channels,
+            "employees": figures.employees,
+            "reason_th": "",
+            "recorded_at": now,
+        },
     )
     return True
 

@@ -271,6 +271,9 @@ def main() -> None:
     data_dir = Path(args.data_dir).resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     asyncio.run(run(args, data_dir))
+    # Everything is stopped. A late Ctrl-C (a second press, or one `uv run` passes on)
+    # would otherwise kill the interpreter as it exits: status 130 for a clean stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

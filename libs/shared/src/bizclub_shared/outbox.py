@@ -219,8 +219,9 @@ class OutboxRelay:
                     except TimeoutError:
                         pass
         finally:
+            # The lock stays until close(): stopping, the service publishes what is
+            # left first (publish_pending), as the relay.
             await self._close_producer()
-            await asyncio.to_thread(self._lock.release)
 
     async def _leading(self) -> bool:
         """Whether this relay holds the database's relay lock, taking it if it is free."""

@@ -25,7 +25,6 @@ from typing import Any
 import grpc
 import jwt
 from sqlalchemy import literal, select
-from sqlalchemy.orm import Session
 
 from bizclub_shared.db import Database
 from bizclub_shared.provinces import is_province
@@ -456,8 +455,8 @@ async def lookup_target(
     if member is None:
         columns[2] = literal("")
 
-    def read(session: Session) -> Target | None:
-        row = session.execute(select(*columns).where(key_column == key.strip()).limit(1)).first()
-        return Target(row[0], row[1], row[2]) if row else None
-
-    return await db.read(read)
+    row = await db.read_row(select(*columns).where(key_column == key.strip()).limit(1))
+    if row is None:
+        return None
+    province_code, cluster_code, member_id = tuple(row)
+    return Target(province_code, cluster_code, member_id)

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, TypeDecorator, event, text
+from sqlalchemy import DateTime, Engine, Executable, Row, TypeDecorator, event, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -38,6 +38,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 WRITE_OPTION = "bizclub_write"
+# A read of one statement: on SQLite no BEGIN around it (the statement is its own snapshot).
+SINGLE_STATEMENT_OPTION = "bizclub_single_statement"
 # Async driver names people may paste from other projects, mapped to the sync ones used here.
 _SYNC_DRIVERS = {
     "sqlite+aiosqlite": "sqlite",
@@ -86,9 +88,10 @@ def _configure_sqlite(engine: Engine, lock_timeout: float) -> None:
     def _on_begin(conn: Any) -> None:
         # A write transaction takes the write lock up front: a deferred one that read
         # first would fail at once with SQLITE_BUSY once another commit moved on.
-        if conn.get_execution_options().get(WRITE_OPTION):
+        options = conn.get_execution_options()
+        if options.get(WRITE_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        elif not options.get(SINGLE_STATEMENT_OPTION):
             conn.exec_driver_sql("BEGIN")
 
 
@@ -102,6 +105,7 @@ class Database:
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._single_statements = self.engine.execution_options(**{SINGLE_STATEMENT_OPTION: True})
         self._readers = ThreadPoolExecutor(read_threads, thread_name_prefix="db-read")
         database = self.url.database
         self._write_lock_path = (
@@ -138,6 +142,17 @@ class Database:
                 return query(session)
 
         context = contextvars.copy_context()  # keeps the caller's trace context
+        return await asyncio.get_running_loop().run_in_executor(self._readers, context.run, run)
+
+    async def read_row(self, statement: Executable) -> Row[Any] | None:
+        """The first row of one SELECT, in a read thread: no session, and on SQLite no
+        transaction around it (what an access check pays on every call)."""
+
+        def run() -> Row[Any] | None:
+            with self._single_statements.connect() as connection:
+                return connection.execute(statement).first()
+
+        context = contextvars.copy_context()
         return await asyncio.get_running_loop().run_in_executor(self._readers, context.run, run)
 
     async def ping(self) -> bool:

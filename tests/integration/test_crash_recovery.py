@@ -75,9 +75,9 @@ def membership_process(
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+        if proc.poll() is None:  # the whole group: a supervisor's workers too
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 def _tail(log_path: Path) -> str:

@@ -14,9 +14,7 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import grpc
@@ -30,6 +28,7 @@ from membership.migrations import MIGRATIONS
 from tests.conftest import Broker
 from tests.databases import database_url
 from tests.integration.probes import eventually, free_port, outbox_rows
+from tests.integration.test_crash_recovery import membership_process
 from tests.support import (
     auth_metadata,
     read_topic,
@@ -43,38 +42,18 @@ CONNECTIONS = 8
 MEMBERS = 48
 
 
-@contextmanager
 def supervised_membership(
-    db_url: str, port: int, broker: Broker, log_path: Path, *, workers: int = 2
-) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "MEMBERSHIP_WORKERS": str(workers),
-        "MEMBERSHIP_DATABASE_URL": db_url,
-        "MEMBERSHIP_GRPC_HOST": "127.0.0.1",
-        "MEMBERSHIP_GRPC_PORT": str(port),
-        "MEMBERSHIP_RELAY_IDLE_POLL_SECONDS": "0.1",
-        "MEMBERSHIP_SEED_DEMO_DATA": "false",
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "BIZCLUB_KAFKA_IDEMPOTENCE": "true" if broker.idempotence else "false",
-        "BIZCLUB_LOG_LEVEL": "INFO",
-    }
-    env.pop("BIZCLUB_WORKER_INDEX", None)
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "membership"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so the test can kill the whole group if need be
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    db_url: str, port: int, broker: Broker, log_path: Path
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """`python -m membership` with two workers (as test_crash_recovery runs it, once)."""
+    return membership_process(
+        db_url,
+        port,
+        broker.bootstrap_servers,
+        log_path,
+        idempotence=broker.idempotence,
+        extra_env={"MEMBERSHIP_WORKERS": "2"},
+    )
 
 
 def children(pid: int) -> list[int]:

@@ -44,7 +44,7 @@ test-slow: setup
 # The integration and end-to-end suites with every service's database on a throwaway
 # PostgreSQL server (the machine's binaries; stopped and deleted at exit, pass or fail).
 test-postgres: setup
-	tools/with-postgres.sh $(RUN) pytest -q -rs tests/integration tests/e2e
+	tools/with-postgres.sh $(RUN) pytest -q tests/integration tests/e2e
 
 # The integration and end-to-end suites against Apache Kafka 4 (KRaft) from Maven Central,
 # run by deploy/kafka/kafka.sh on fresh data; stopped afterwards whatever the outcome.

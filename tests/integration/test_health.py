@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
+from bizclub_shared.service import STOP_STEP_SECONDS
 from bizclub_shared.topics import ALL_TOPICS, ensure_topics
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -33,3 +37,27 @@ async def test_health_follows_the_broker_down_and_back(
     await broker.process.restart()
     await ensure_topics(broker.bootstrap_servers, list(ALL_TOPICS))
     await eventually(serving, within=30, what="SERVING once the broker is back")
+
+
+async def test_a_service_stops_while_the_broker_is_down(
+    broker: Broker, start_membership: MembershipFactory
+) -> None:
+    """SIGTERM during a broker outage: the service still stops, its Kafka clients given a
+    bounded time each, so whatever restarts it is not left waiting on a hung process."""
+    if broker.process is None:
+        pytest.skip("stops the broker: needs the embedded one or Kafka under deploy/kafka/kafka.sh")
+    service = await start_membership()
+    health = health_pb2_grpc.HealthStub(service.channel)
+
+    async def serving() -> bool:
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        return bool(reply.status == SERVING)
+
+    await eventually(serving, what="SERVING at start")
+    await broker.process.kill()
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(service.app.stop(), 3 * STOP_STEP_SECONDS + 10)
+    finally:
+        await broker.process.restart()
+    assert time.monotonic() - started < 3 * STOP_STEP_SECONDS + 10

@@ -14,7 +14,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from bizclub.audit.v1 import audit_service_pb2_grpc
@@ -152,22 +152,32 @@ class ServiceRuntime:
             await self.server.stop(grace=3.0)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_within(asyncio.gather(*self._tasks, return_exceptions=True), "background tasks")
         self._tasks.clear()
         # Every step with the broker is bounded: a service must stop even when the
         # broker has gone (a consumer's leave-group or a producer's flush can wait on it).
         if self.consumers:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.kafka.stop(), STOP_STEP_SECONDS)
+            await stop_within(self.kafka.stop(), "the Kafka consumers")
         # Publish what is already committed before going, if the broker is there.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.relay.publish_pending(), 3.0)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.relay.close(), STOP_STEP_SECONDS)
+        await stop_within(self.relay.publish_pending(), "publishing the outbox", seconds=3.0)
+        await stop_within(self.relay.close(), "the outbox relay")
         await self.writer.stop()
         self.db.close()
+
+
+async def stop_within(
+    step: Awaitable[Any], what: str, *, seconds: float = STOP_STEP_SECONDS
+) -> None:
+    """One step of stopping, given at most `seconds`. A step still running then is
+    cancelled and left behind, not waited for (as `asyncio.wait_for` would): an aiokafka
+    client stopping against a dead broker can keep retrying through its cancellation."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        log.warning("stopping: %s did not finish in %g s; left behind", what, seconds)
+    elif not task.cancelled() and task.exception() is not None:
+        log.warning("stopping: %s failed: %s", what, task.exception())
 
 
 async def wait_for_signal() -> None:

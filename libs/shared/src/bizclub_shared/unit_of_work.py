@@ -149,7 +149,9 @@ class Writer:
                 pass
             self._task = None
         if self._thread is not None:
-            self._thread.shutdown(wait=True)
+            # A batch already in the thread finishes (its callers may be gone; its rows
+            # stand), off the event loop so other services in this process keep going.
+            await asyncio.to_thread(self._thread.shutdown, wait=True)
             self._thread = None
         for pending in self._queue:
             if not pending.future.done():

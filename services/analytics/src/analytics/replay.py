@@ -24,6 +24,7 @@ from aiokafka.structs import ConsumerRecord
 from bizclub_shared.db import Database, utcnow
 from bizclub_shared.envelope import Envelope, EnvelopeError
 from bizclub_shared.errors import FailedPrecondition
+from bizclub_shared.service import stop_within
 from bizclub_shared.topics import ALL_AREAS
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
 from google.protobuf.message import DecodeError, Message
@@ -98,10 +99,8 @@ class Rebuilder:
     async def stop(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            # Its consumer may be stopping against a broker that has gone: bounded.
+            await stop_within(self._task, "the projection rebuild")
 
     async def drop_stale(self) -> None:
         """Delete the rows of retired and failed generations."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import random
+import unicodedata
 
 import pytest
 from bizclub_shared.thai_text import (
@@ -13,6 +15,7 @@ from bizclub_shared.thai_text import (
     thai_id_checksum_ok,
     to_common_era_year,
 )
+from pythainlp.util import normalize as pythainlp_normalize
 
 NIKHAHIT, SARA_AA, SARA_AM, MAI_THO = "\u0e4d", "\u0e32", "\u0e33", "\u0e49"
 
@@ -34,6 +37,19 @@ def test_normalize_strips_zero_width_and_collapses_whitespace() -> None:
 
 def test_normalize_composes_nfc() -> None:
     assert normalize("Cafe\u0301") == "Caf\u00e9"
+
+
+def test_normalize_agrees_with_pythainlp_on_every_kind_of_typing_slip() -> None:
+    """The shortcut past PyThaiNLP's rules (for text they would not change) gives what the
+    rules give, on random strings crowded with the marks those rules are about."""
+    consonants = "กขคงจนบปพมยรลวสหอฤฦ"
+    marks = "ะัาำิีึืฺุู็่้๊๋์ํ๎ๅเแโใไ"
+    alphabet = consonants + marks * 2 + "  ab1"
+    rng = random.Random(2569)
+    for _ in range(30_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
+        spaced = " ".join(unicodedata.normalize("NFC", text).split())
+        assert normalize(text) == pythainlp_normalize(spaced).strip(), repr(text)
 
 
 def test_search_terms_segment_thai_words() -> None:

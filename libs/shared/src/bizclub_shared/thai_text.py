@@ -12,6 +12,13 @@ import functools
 import re
 import unicodedata
 
+from pythainlp import (
+    thai_above_vowels,
+    thai_below_vowels,
+    thai_follow_vowels,
+    thai_lead_vowels,
+    thai_tonemarks,
+)
 from pythainlp.tokenize import word_tokenize
 from pythainlp.util import normalize as _thai_normalize
 
@@ -31,6 +38,30 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 _THAI_CHAR = re.compile("[\u0e00-\u0e7f]")
+
+# Where PyThaiNLP's normaliser could change anything (its rules, in pythainlp.util.normalize):
+# a tone mark or thanthakhat before an above/below vowel; nikhahit (typed for Sara Am); a
+# tone mark after a follow vowel; lakkhangyao (for Sara Aa); a vowel or sign repeated,
+# spaces between or not (a doubled Sara E too); two tone marks in a row; a mark dangling
+# at the start or after a space. Most text has none of them and skips its two dozen passes.
+_MARKS = f"{thai_above_vowels}{thai_below_vowels}{thai_tonemarks}\u0e3a\u0e4c\u0e4d\u0e4e"
+_NO_REPEAT = (
+    f"{thai_follow_vowels}{thai_lead_vowels}{thai_above_vowels}{thai_below_vowels}"
+    "\u0e3a\u0e4c\u0e4d\u0e4e"
+)
+_THAI_RULES_APPLY = re.compile(
+    "|".join(
+        [
+            f"[{thai_tonemarks}\u0e4c][{thai_above_vowels}{thai_below_vowels}]",
+            "[\u0e4d\u0e45]",
+            f"[{thai_follow_vowels}][{thai_tonemarks}]",
+            f"([{_NO_REPEAT}]) *\\1",
+            f"[{thai_tonemarks}]{{2}}",
+            f"(?:^| )[{_MARKS}]",
+            "[\u200b\u200c]|  |\n",
+        ]
+    )
+)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _LATIN_WORD = re.compile(r"[^\W_]+(?:[-.'][^\W_]+)*")
 
@@ -46,8 +77,8 @@ def normalize(text: str) -> str:
     """
     text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
     text = _WHITESPACE.sub(" ", text).strip()
-    if not _THAI_CHAR.search(text):  # PyThaiNLP's rules only touch Thai characters
-        return text
+    if not _THAI_CHAR.search(text) or not _THAI_RULES_APPLY.search(text):
+        return text  # nothing PyThaiNLP's rules would change
     return _thai_normalize(text).strip()
 
 

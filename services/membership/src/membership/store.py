@@ -124,9 +124,9 @@ def search_text_of(*names: str) -> str:
     """
     entries: list[str] = []
     for name in names:
-        words = search_terms(name)
+        words = [_compact(word) for word in search_terms(name)]
         for start in range(len(words)):
-            entry = _compact("".join(words[start:]))
+            entry = "".join(words[start:])
             if entry and entry not in entries:
                 entries.append(entry)
     return " " + " ".join(entries) + " "

@@ -55,6 +55,8 @@ class ServiceProcess:
             f"{env_prefix}SEED_DEMO_DATA": "false",
             # The profiler writes one file: profile one process.
             f"{env_prefix}WORKERS": str(1 if profile_to else workers),
+            # As deployed on a machine of its own: a worker per core, each on its core.
+            f"{env_prefix}PIN_WORKERS": "true",
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "BIZCLUB_LOG_LEVEL": "WARNING",
             "BIZCLUB_AUTH_KEYS": KEYS_JSON,

@@ -43,7 +43,7 @@ MEMBERS = 48
 
 
 def supervised_membership(
-    db_url: str, port: int, broker: Broker, log_path: Path
+    db_url: str, port: int, broker: Broker, log_path: Path, **env: str
 ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """`python -m membership` with two workers (as test_crash_recovery runs it, once)."""
     return membership_process(
@@ -52,8 +52,20 @@ def supervised_membership(
         broker.bootstrap_servers,
         log_path,
         idempotence=broker.idempotence,
-        extra_env={"MEMBERSHIP_WORKERS": "2"},
+        extra_env={"MEMBERSHIP_WORKERS": "2", **env},
     )
+
+
+def cpus_allowed(pid: int) -> set[int]:
+    """The CPUs every thread of a process may run on (from /proc)."""
+    cpus: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        listed = next(line for line in status.splitlines() if line.startswith("Cpus_allowed_list"))
+        for part in listed.split(":")[1].strip().split(","):
+            first, _, last = part.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
 
 
 def children(pid: int) -> list[int]:
@@ -172,16 +184,24 @@ async def test_two_workers_share_the_port_and_every_event_is_published_once(
 
 
 async def test_sigterm_stops_every_worker_cleanly(broker: Broker, tmp_path: Path) -> None:
+    """And with MEMBERSHIP_PIN_WORKERS each worker (every thread of it) keeps to one CPU,
+    a different one for each while the machine has CPUs enough."""
     db_url = database_url(tmp_path, "membership")
     log_path = tmp_path / "membership.log"
     port = free_port(19900, 19999)
-    with supervised_membership(db_url, port, broker, log_path) as supervisor:
+    with supervised_membership(
+        db_url, port, broker, log_path, MEMBERSHIP_PIN_WORKERS="true"
+    ) as supervisor:
 
         async def both_listen() -> list[int] | None:
             workers = children(supervisor.pid)
             return workers if len(workers) == 2 and set(workers) <= listening_pids(port) else None
 
         workers = await eventually(both_listen, within=60, what="two workers listening")
+        pinned = [cpus_allowed(pid) for pid in workers]
+        assert all(len(cpus) == 1 for cpus in pinned), pinned
+        if len(os.sched_getaffinity(0)) >= 2:
+            assert pinned[0] != pinned[1]
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=40) == 0, _tail(log_path)
         assert not any(alive(pid) for pid in workers)

@@ -39,7 +39,7 @@ from bizclub_shared.settings import ServiceSettings
 from bizclub_shared.telemetry import export_to_collector, setup_tracing
 from bizclub_shared.thai_text import warm_up
 from bizclub_shared.unit_of_work import Writer
-from bizclub_shared.workers import supervise
+from bizclub_shared.workers import pin_to_one_cpu, supervise
 
 log = logging.getLogger(__name__)
 STOP_STEP_SECONDS = 10.0
@@ -201,6 +201,9 @@ def service_main(
     configure_logging(settings.log_level, settings.service_name, settings.worker_index)
     if settings.workers > 1 and settings.worker_index is None:
         sys.exit(supervise(settings, migrations))
+    if settings.pin_workers and settings.worker_index is not None:
+        cpu = pin_to_one_cpu(settings.worker_index)
+        logging.getLogger(settings.service_name).info("pinned to CPU %d", cpu)
     # Process-wide, so here and not in ServiceRuntime (tests run many in one process).
     # What is loaded now (modules, the Thai dictionary) lives as long as the process: out
     # of the collector's sight, a full collection no longer walks it (a pause of tens of

@@ -47,6 +47,11 @@ class ServiceSettings(BaseSettings):
     # and its database, and one of them relays the outbox. One Python process uses about
     # one core (the GIL), so a service with more cores than that to use runs more.
     workers: int = Field(default=1, ge=1, le=64)
+    # Each worker on a CPU of its own (the i-th of those the service may use, round robin):
+    # its event loop and writer thread then share one core's caches and never migrate.
+    # Only where the service owns those CPUs (its own machine, or a Kubernetes pod under
+    # the static CPU manager); replicas sharing a node's CPUs would pile onto the first.
+    pin_workers: bool = False
     # Set by the supervising process for each worker it starts; not a setting to make.
     worker_index: int | None = Field(
         default=None, validation_alias=AliasChoices("BIZCLUB_WORKER_INDEX", "worker_index")

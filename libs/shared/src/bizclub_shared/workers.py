@@ -10,7 +10,8 @@ time relays the outbox (see outbox.RelayLock). Only worker 0 seeds demo data.
 
 The supervisor stops the workers on SIGTERM or SIGINT. If a worker dies, it stops the
 others and exits with that worker's status, so whatever restarts the service (the
-platform's launcher, Kubernetes) restarts all of it.
+platform's launcher, Kubernetes) restarts all of it. With `<SERVICE>_PIN_WORKERS=true`
+each worker pins itself to one CPU (`pin_to_one_cpu`).
 """
 
 from __future__ import annotations
@@ -92,3 +93,18 @@ def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
             log.error("worker %d did not stop in %.0f s; killing it", worker.pid, STOP_SECONDS)
             worker.kill()
             worker.wait()
+
+
+def pin_to_one_cpu(index: int) -> int:
+    """Pin this process to the `index`-th CPU it may run on (round robin); return it.
+
+    Every thread the process has now is pinned; threads started later inherit it.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = cpus[index % len(cpus)]
+    for task in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(task), {cpu})
+        except ProcessLookupError:  # a thread that has just ended
+            pass
+    return cpu

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -137,7 +139,9 @@ class Writer:
         self._thread: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{self.source}-writer")
+        self._thread = ThreadPoolExecutor(
+            1, thread_name_prefix=f"{self.source}-writer", initializer=_yield_to_event_loop
+        )
         self._task = asyncio.create_task(self._run(), name=f"{self.source}-writer")
 
     async def stop(self) -> None:
@@ -271,6 +275,21 @@ class Writer:
         for table, table_rows in rows.items():
             if table_rows:
                 connection.execute(insert(table), table_rows)
+
+
+# The writer thread's niceness (Linux: per thread). The event loop answers the callers;
+# the writer, behind it, finds more operations queued each time it runs and commits them
+# as one batch. Measured on 2 cores, RegisterMember at c64 with two workers: niceness 0,
+# ~1,740 calls/s and p99 ~69 ms; 5, ~1,880 and ~60; 10, ~1,990 and ~57 (19: no better).
+WRITER_NICENESS = 10
+
+
+def _yield_to_event_loop() -> None:
+    """Runs in the writer thread as it starts: lowers that thread's priority only."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: run as is
+        log.debug("writer thread priority unchanged: %s", exc)
 
 
 class _RetryOneByOne(Exception):

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 from bizclub_shared.service import STOP_STEP_SECONDS
 from bizclub_shared.topics import ALL_TOPICS, ensure_topics
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import Broker, MembershipFactory
+from tests.conftest import Broker, MembershipFactory, RunningMembership
 from tests.integration.probes import eventually
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+def serving_probe(service: RunningMembership) -> Callable[[], Awaitable[bool]]:
+    """Whether the service's gRPC health says SERVING now."""
+    health = health_pb2_grpc.HealthStub(service.channel)
+
+    async def serving() -> bool:
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        return bool(reply.status == SERVING)
+
+    return serving
 
 
 async def test_health_follows_the_broker_down_and_back(
@@ -22,11 +34,7 @@ async def test_health_follows_the_broker_down_and_back(
     if broker.process is None:
         pytest.skip("stops the broker: needs the embedded one or Kafka under deploy/kafka/kafka.sh")
     service = await start_membership()
-    health = health_pb2_grpc.HealthStub(service.channel)
-
-    async def serving() -> bool:
-        reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-        return bool(reply.status == SERVING)
+    serving = serving_probe(service)
 
     async def not_serving() -> bool:
         return not await serving()
@@ -47,13 +55,7 @@ async def test_a_service_stops_while_the_broker_is_down(
     if broker.process is None:
         pytest.skip("stops the broker: needs the embedded one or Kafka under deploy/kafka/kafka.sh")
     service = await start_membership()
-    health = health_pb2_grpc.HealthStub(service.channel)
-
-    async def serving() -> bool:
-        reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-        return bool(reply.status == SERVING)
-
-    await eventually(serving, what="SERVING at start")
+    await eventually(serving_probe(service), what="SERVING at start")
     await broker.process.kill()
     started = time.monotonic()
     try:

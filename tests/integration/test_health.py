@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -50,16 +49,14 @@ async def test_health_follows_the_broker_down_and_back(
 async def test_a_service_stops_while_the_broker_is_down(
     broker: Broker, start_membership: MembershipFactory
 ) -> None:
-    """SIGTERM during a broker outage: the service still stops, its Kafka clients given a
-    bounded time each, so whatever restarts it is not left waiting on a hung process."""
+    """Stopping during a broker outage (as on SIGTERM): the service still stops, its Kafka
+    clients given a bounded time each, so whatever restarts it is not left waiting."""
     if broker.process is None:
         pytest.skip("stops the broker: needs the embedded one or Kafka under deploy/kafka/kafka.sh")
     service = await start_membership()
     await eventually(serving_probe(service), what="SERVING at start")
     await broker.process.kill()
-    started = time.monotonic()
-    try:
+    try:  # a stop that hangs fails here with TimeoutError
         await asyncio.wait_for(service.app.stop(), 3 * STOP_STEP_SECONDS + 10)
     finally:
         await broker.process.restart()
-    assert time.monotonic() - started < 3 * STOP_STEP_SECONDS + 10

@@ -43,7 +43,8 @@ _THAI_CHAR = re.compile("[\u0e00-\u0e7f]")
 # a tone mark or thanthakhat before an above/below vowel; nikhahit (typed for Sara Am); a
 # tone mark after a follow vowel; lakkhangyao (for Sara Aa); a vowel or sign repeated,
 # spaces between or not (a doubled Sara E too); two tone marks in a row; a mark dangling
-# at the start or after a space. Most text has none of them and skips its two dozen passes.
+# at the start or after a space. (Its zero-width and whitespace rules have nothing left to
+# do: normalize removes those first.) Most text has none of them and skips its passes.
 _MARKS = f"{thai_above_vowels}{thai_below_vowels}{thai_tonemarks}\u0e3a\u0e4c\u0e4d\u0e4e"
 _NO_REPEAT = (
     f"{thai_follow_vowels}{thai_lead_vowels}{thai_above_vowels}{thai_below_vowels}"
@@ -58,7 +59,6 @@ _THAI_RULES_APPLY = re.compile(
             f"([{_NO_REPEAT}]) *\\1",
             f"[{thai_tonemarks}]{{2}}",
             f"(?:^| )[{_MARKS}]",
-            "[\u200b\u200c]|  |\n",
         ]
     )
 )

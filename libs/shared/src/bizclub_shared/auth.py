@@ -24,7 +24,7 @@ from typing import Any
 
 import grpc
 import jwt
-from sqlalchemy import literal, select
+from sqlalchemy import bindparam, literal, select
 
 from bizclub_shared.db import Database
 from bizclub_shared.provinces import is_province
@@ -44,11 +44,11 @@ __all__ = [
     "Rule",
     "SigningKeys",
     "Target",
+    "TargetLookup",
     "TokenError",
     "bearer_metadata",
     "current_call",
     "current_caller",
-    "lookup_target",
     "province_of_request",
     "rule",
     "visible_cluster",
@@ -440,23 +440,35 @@ def visible_cluster(requested: str = "") -> str | None:
     return caller.cluster if requested in ("", caller.cluster) else None
 
 
-async def lookup_target(
-    db: Database,
-    key_column: Any,
-    key: str,
-    *,
-    province: Any,
-    cluster: Any = None,
-    member: Any = None,
-) -> Target | None:
-    """The Target of the row whose `key_column` equals `key`, read from the given
-    columns (SQLAlchemy column expressions); None when there is no such row."""
-    columns = [province, cluster if cluster is not None else literal(""), member]
-    if member is None:
-        columns[2] = literal("")
+class TargetLookup:
+    """Reads the Target of the row whose `key_column` equals a key, from the given
+    columns (SQLAlchemy column expressions). Built once per policy: an access check
+    runs it on every call, and building the statement cost more than the read."""
 
-    row = await db.read_row(select(*columns).where(key_column == key.strip()).limit(1))
-    if row is None:
-        return None
-    province_code, cluster_code, member_id = tuple(row)
-    return Target(province_code, cluster_code, member_id)
+    def __init__(
+        self,
+        db: Database,
+        key_column: Any,
+        *,
+        province: Any,
+        cluster: Any = None,
+        member: Any = None,
+    ) -> None:
+        self._db = db
+        self._statement = (
+            select(
+                province,
+                cluster if cluster is not None else literal(""),
+                member if member is not None else literal(""),
+            )
+            .where(key_column == bindparam("key"))
+            .limit(1)
+        )
+
+    async def __call__(self, key: str) -> Target | None:
+        """None when there is no such row."""
+        row = await self._db.read_row(self._statement, {"key": key.strip()})
+        if row is None:
+            return None
+        province_code, cluster_code, member_id = row
+        return Target(province_code, cluster_code, member_id)

@@ -25,7 +25,7 @@ from bizclub_shared.auth import (
     READERS,
     AccessPolicy,
     Target,
-    lookup_target,
+    TargetLookup,
     province_of_request,
     rule,
 )
@@ -38,18 +38,22 @@ SERVICE_NAME = feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService
 
 
 def access_policy(db: Database) -> AccessPolicy:
+    m, s, mt, a = store.MemberRow, store.SurveyRow, store.MeetingRow, store.ActionItemRow
+    member_target = TargetLookup(
+        db,
+        col(m.member_id),
+        province=col(m.province_code),
+        cluster=col(m.cluster_code),
+        member=col(m.member_id),
+    )
+    survey_target = TargetLookup(db, col(s.survey_id), province=col(s.province_code))
+    meeting_target = TargetLookup(db, col(mt.meeting_id), province=col(mt.province_code))
+    action_item_target = TargetLookup(db, col(a.action_item_id), province=col(a.province_code))
+
     async def member(request: Any) -> Target | None:
         # A member feedback has not heard of touches nothing here: the handler says so
         # ("not a member of any Biz Club network"), whoever asks.
-        m = store.MemberRow
-        return await lookup_target(
-            db,
-            col(m.member_id),
-            request.member_id,
-            province=col(m.province_code),
-            cluster=col(m.cluster_code),
-            member=col(m.member_id),
-        )
+        return await member_target(request.member_id)
 
     async def province_or_member(request: Any) -> Target | None:
         if request.member_id.strip():
@@ -72,22 +76,13 @@ def access_policy(db: Database) -> AccessPolicy:
         return Target(request.from_province_code.strip())
 
     async def survey(request: Any) -> Target | None:
-        s = store.SurveyRow
-        return await lookup_target(
-            db, col(s.survey_id), request.survey_id, province=col(s.province_code)
-        )
+        return await survey_target(request.survey_id)
 
     async def meeting(request: Any) -> Target | None:
-        m = store.MeetingRow
-        return await lookup_target(
-            db, col(m.meeting_id), request.meeting_id, province=col(m.province_code)
-        )
+        return await meeting_target(request.meeting_id)
 
     async def action_item(request: Any) -> Target | None:
-        a = store.ActionItemRow
-        return await lookup_target(
-            db, col(a.action_item_id), request.action_item_id, province=col(a.province_code)
-        )
+        return await action_item_target(request.action_item_id)
 
     table = {
         "CreateSurvey": rule(OFFICER, target=province_of_request),

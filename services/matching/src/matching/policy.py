@@ -20,7 +20,7 @@ from bizclub_shared.auth import (
     READERS,
     AccessPolicy,
     Target,
-    lookup_target,
+    TargetLookup,
     province_of_request,
     rule,
 )
@@ -34,39 +34,31 @@ SERVICE_NAME = matching_service_pb2.DESCRIPTOR.services_by_name["MatchingService
 
 
 def access_policy(db: Database) -> AccessPolicy:
-    async def member(member_id: str) -> Target | None:
-        m = store.MemberRow
-        # None when matching has not heard of the member (yet): every handler that
-        # takes a member refuses one it does not know, so nothing is read or written.
-        return await lookup_target(
-            db,
-            col(m.member_id),
-            member_id,
-            province=col(m.province_code),
-            cluster=col(m.cluster_code),
-            member=col(m.member_id),
-        )
+    m, b, n, e = store.MemberRow, store.BuyerRow, store.NeedRow, store.MatchingEventRow
+    # None when matching has not heard of the member (yet): every handler that takes a
+    # member refuses one it does not know, so nothing is read or written.
+    member = TargetLookup(
+        db,
+        col(m.member_id),
+        province=col(m.province_code),
+        cluster=col(m.cluster_code),
+        member=col(m.member_id),
+    )
+    buyer_target = TargetLookup(db, col(b.buyer_id), province=col(b.province_code))
+    need_target = TargetLookup(db, col(n.need_id), province=col(n.province_code))
+    event_target = TargetLookup(db, col(e.matching_event_id), province=col(e.province_code))
 
     async def member_of_request(request: Any) -> Target | None:
         return await member(request.member_id)
 
     async def buyer(request: Any) -> Target | None:
-        b = store.BuyerRow
-        return await lookup_target(
-            db, col(b.buyer_id), request.buyer_id, province=col(b.province_code)
-        )
+        return await buyer_target(request.buyer_id)
 
     async def need(request: Any) -> Target | None:
-        n = store.NeedRow
-        return await lookup_target(
-            db, col(n.need_id), request.need_id, province=col(n.province_code)
-        )
+        return await need_target(request.need_id)
 
     async def event(request: Any) -> Target | None:
-        e = store.MatchingEventRow
-        return await lookup_target(
-            db, col(e.matching_event_id), request.matching_event_id, province=col(e.province_code)
-        )
+        return await event_target(request.matching_event_id)
 
     async def meeting_request(request: Any) -> Target | None:
         # The organising province's business, and the member's own when they ask.
@@ -74,27 +66,22 @@ def access_policy(db: Database) -> AccessPolicy:
         return Target(found.province, member_id=request.member_id.strip()) if found else None
 
     async def meeting(request: Any) -> Target | None:
-        m, e = store.MeetingRow, store.MatchingEventRow
+        mt = store.MeetingRow
         event_id = await db.read(
             lambda session: session.scalar(
-                select(col(m.matching_event_id)).where(
-                    col(m.meeting_id) == request.meeting_id.strip()
+                select(col(mt.matching_event_id)).where(
+                    col(mt.meeting_id) == request.meeting_id.strip()
                 )
             )
         )
         if event_id is None:
             return None
-        return await lookup_target(
-            db, col(e.matching_event_id), event_id, province=col(e.province_code)
-        )
+        return await event_target(event_id)
 
     async def suggestion_target(request: Any) -> Target | None:
         which = request.WhichOneof("target")
         if which == "need_id":
-            n = store.NeedRow
-            return await lookup_target(
-                db, col(n.need_id), request.need_id, province=col(n.province_code)
-            )
+            return await need_target(request.need_id)
         if which == "member_id":
             return await member(request.member_id)
         if which == "matching_event_id":

@@ -19,7 +19,7 @@ from bizclub_shared.auth import (
     SERVICE,
     AccessPolicy,
     Target,
-    lookup_target,
+    TargetLookup,
     province_of_request,
     rule,
 )
@@ -32,16 +32,15 @@ SERVICE_NAME = membership_service_pb2.DESCRIPTOR.services_by_name["MembershipSer
 
 
 def access_policy(db: Database) -> AccessPolicy:
-    async def member(member_id: str) -> Target | None:
-        m = store.MemberRow
-        return await lookup_target(
-            db,
-            col(m.member_id),
-            member_id,
-            province=col(m.province_code),
-            cluster=col(m.cluster_code),
-            member=col(m.member_id),
-        )
+    m, ms = store.MemberRow, store.MentorshipRow
+    member = TargetLookup(
+        db,
+        col(m.member_id),
+        province=col(m.province_code),
+        cluster=col(m.cluster_code),
+        member=col(m.member_id),
+    )
+    mentorship_target = TargetLookup(db, col(ms.mentorship_id), province=col(ms.province_code))
 
     async def member_of_request(request: Any) -> Target | None:
         return await member(request.member_id)
@@ -51,10 +50,7 @@ def access_policy(db: Database) -> AccessPolicy:
         return [t for t in found if t is not None]
 
     async def mentorship(request: Any) -> Target | None:
-        m = store.MentorshipRow
-        return await lookup_target(
-            db, col(m.mentorship_id), request.mentorship_id, province=col(m.province_code)
-        )
+        return await mentorship_target(request.mentorship_id)
 
     table = {
         "CreateNetwork": rule(CENTRAL, OFFICER, target=province_of_request),

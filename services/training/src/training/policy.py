@@ -19,7 +19,7 @@ from bizclub_shared.auth import (
     READERS,
     AccessPolicy,
     Target,
-    lookup_target,
+    TargetLookup,
     province_of_request,
     rule,
 )
@@ -33,11 +33,29 @@ SERVICE_NAME = training_service_pb2.DESCRIPTOR.services_by_name["TrainingService
 
 
 def access_policy(db: Database, members: MembershipClient) -> AccessPolicy:
-    async def session(request: Any) -> Target | None:
-        s = store.SessionRow
-        return await lookup_target(
-            db, col(s.session_id), request.session_id, province=col(s.province_code)
+    s, p, ref = store.SessionRow, store.ProjectRow, store.MemberRefRow
+    session_target = TargetLookup(db, col(s.session_id), province=col(s.province_code))
+    # Training knows members from membership's events; an enrolment remembers the
+    # member's province even for one not (yet) projected.
+    member_targets = [
+        TargetLookup(
+            db,
+            col(table.member_id),
+            province=col(table.province_code),
+            cluster=col(table.cluster_code),
+            member=col(table.member_id),
         )
+        for table in (store.MemberRefRow, store.EnrollmentRow)
+    ]
+    project_target = TargetLookup(
+        db, col(p.project_id), province=col(p.province_code), member=col(p.member_id)
+    )
+    member_cluster = TargetLookup(
+        db, col(ref.member_id), province=col(ref.province_code), cluster=col(ref.cluster_code)
+    )
+
+    async def session(request: Any) -> Target | None:
+        return await session_target(request.session_id)
 
     async def place(request: Any) -> Target | None:
         # An enrolment is the session's province's business, and the member's own.
@@ -50,15 +68,8 @@ def access_policy(db: Database, members: MembershipClient) -> AccessPolicy:
             return None  # the handler names the missing field
         # Training knows members from membership's events; an enrolment remembers
         # the member's province even for one not (yet) projected.
-        for table in (store.MemberRefRow, store.EnrollmentRow):
-            found = await lookup_target(
-                db,
-                col(table.member_id),
-                member_id,
-                province=col(table.province_code),
-                cluster=col(table.cluster_code),
-                member=col(table.member_id),
-            )
+        for lookup in member_targets:
+            found = await lookup(member_id)
             if found is not None:
                 return found
         # Just approved, not heard of yet: ask membership (NOT_FOUND there is
@@ -67,26 +78,12 @@ def access_policy(db: Database, members: MembershipClient) -> AccessPolicy:
         return Target(facts.province_code, facts.cluster_code, facts.member_id)
 
     async def project(request: Any) -> Target | None:
-        p = store.ProjectRow
-        found = await lookup_target(
-            db,
-            col(p.project_id),
-            request.project_id,
-            province=col(p.province_code),
-            member=col(p.member_id),
-        )
+        found = await project_target(request.project_id)
         if found is None:
             return None
         # The member's cluster, so a cluster lead sees only their cluster's projects.
-        m = store.MemberRefRow
-        ref = await lookup_target(
-            db,
-            col(m.member_id),
-            found.member_id,
-            province=col(m.province_code),
-            cluster=col(m.cluster_code),
-        )
-        return Target(found.province, ref.cluster if ref else "", found.member_id)
+        member_ref = await member_cluster(found.member_id)
+        return Target(found.province, member_ref.cluster if member_ref else "", found.member_id)
 
     table = {
         "ScheduleSession": rule(OFFICER, target=province_of_request),

@@ -8,7 +8,6 @@ serves its own rows to central operators through `bizclub.audit.v1.AuditService`
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from sqlmodel import Field, SQLModel, col
 from bizclub_shared.auth import MAX_SUBJECT, CallContext
 from bizclub_shared.db import Database, UTCDateTime, utcnow
 from bizclub_shared.errors import FieldViolations
+from bizclub_shared.ids import new_id
 from bizclub_shared.paging import decode_cursor, encode_cursor, page_size
 from bizclub_shared.validation import check_province
 
@@ -50,7 +50,7 @@ def audit_row(call: CallContext, events: list[dict[str, Any]]) -> dict[str, Any]
     if not province and events:
         province = str(events[0]["province"])
     return {
-        "audit_id": str(uuid.uuid4()),
+        "audit_id": new_id(),
         "recorded_at": utcnow(),
         "subject": call.caller.subject,
         "role": call.caller.role.value,

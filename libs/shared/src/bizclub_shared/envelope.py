@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bizclub_shared.ids import new_id
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/protobuf"
 
@@ -31,7 +33,7 @@ class Envelope:
     @staticmethod
     def new(event_type: str, source: str, province: str, traceparent: str | None) -> Envelope:
         return Envelope(
-            event_id=str(uuid.uuid4()),
+            event_id=new_id(),
             event_type=event_type,
             source=source,
             time=datetime.now(UTC),

@@ -28,6 +28,7 @@ from bizclub.feedback.v1 import (
 )
 from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import AlreadyExists, FailedPrecondition, FieldViolations, NotFound
+from bizclub_shared.ids import new_id
 from bizclub_shared.paging import MAX_PAGE, page_size
 from bizclub_shared.topics import FEEDBACK
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
@@ -207,7 +208,7 @@ def publish_survey(
     from_training: bool = False,
 ) -> store.SurveyRow:  # fmt: skip
     row = store.SurveyRow(
-        survey_id=domain.new_id(),
+        survey_id=new_id(),
         province_code=plan.province_code,
         audience=plan.audience,
         cluster_code=plan.cluster_code,
@@ -552,7 +553,7 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
         def publish(uow: UnitOfWork) -> fp.Announcement:
             now = self.clock()
             row = store.AnnouncementRow(
-                announcement_id=domain.new_id(),
+                announcement_id=new_id(),
                 from_province_code=plan.from_province_code,
                 province_codes=list(plan.province_codes),
                 national=not plan.province_codes,
@@ -715,7 +716,7 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
                 uow.session, plan.province_code, "invited_member_ids", plan.invited_member_ids
             )
             row = store.MeetingRow(
-                meeting_id=domain.new_id(),
+                meeting_id=new_id(),
                 province_code=plan.province_code,
                 kind=plan.kind,
                 title_th=plan.title_th,
@@ -759,7 +760,7 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
             row.minutes_th, row.decisions_th = record.minutes_th, list(record.decisions_th)
             items = [
                 store.ActionItemRow(
-                    action_item_id=domain.new_id(),
+                    action_item_id=new_id(),
                     meeting_id=meeting_id,
                     province_code=row.province_code,
                     description_th=item.description_th,
@@ -882,7 +883,7 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
             member = domain.require_member(
                 store.reporting_member(uow.session, member_id), member_id
             )
-            report_id = domain.new_id()
+            report_id = new_id()
             if not store.insert_report(uow, report_id, member, month, figures, now):
                 raise AlreadyExists(
                     f"member {member_id} already reported {month // 100}-{month % 100:02d}; "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -20,6 +19,7 @@ from typing import Any
 from bizclub.common.v1 import common_pb2
 from bizclub.feedback.v1 import events_pb2, feedback_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument, NotFound
+from bizclub_shared.ids import new_id
 from bizclub_shared.thai_text import to_common_era_year
 from bizclub_shared.validation import (
     check_enums,
@@ -58,10 +58,6 @@ def timestamp(moment: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(moment)
     return ts
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def local_today(now: datetime) -> date:

@@ -31,6 +31,7 @@ from bizclub_shared.errors import (
     InvalidArgument,
     NotFound,
 )
+from bizclub_shared.ids import new_id
 from bizclub_shared.paging import MAX_PAGE, decode_cursor, encode_cursor, page_size, rows_after
 from bizclub_shared.topics import MATCHING
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
@@ -476,7 +477,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
                 offer = store.to_offer(row)
             else:
                 offer = domain.Offer(
-                    offer_id=domain.new_id(),
+                    offer_id=new_id(),
                     member_id=member_id,
                     province_code=member.province_code,
                     cluster_code=member.cluster_code,
@@ -602,7 +603,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
 
         def create(uow: UnitOfWork) -> mp.MatchingEvent:
             row = store.MatchingEventRow(
-                matching_event_id=domain.new_id(),
+                matching_event_id=new_id(),
                 province_code=facts.province_code,
                 kind=facts.kind,
                 title=facts.title,
@@ -796,7 +797,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
             row = store.live_meeting_of_pair(uow.session, event_id, buyer_id, member_id)
             if row is None:
                 row = store.MeetingRow(
-                    meeting_id=domain.new_id(),
+                    meeting_id=new_id(),
                     matching_event_id=event_id,
                     buyer_id=buyer_id,
                     member_id=member_id,
@@ -950,7 +951,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
             member = store.member_row(uow.session, member_id)
             now = utcnow()
             row = store.DealRow(
-                deal_id=domain.new_id(),
+                deal_id=new_id(),
                 kind=facts.kind,
                 buyer_id=buyer_id,
                 member_id=member_id,

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from bizclub.common.v1 import common_pb2
 from bizclub.matching.v1 import events_pb2, matching_pb2, matching_service_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
+from bizclub_shared.ids import new_id
 from bizclub_shared.provinces import PROVINCES
 from bizclub_shared.thai_text import normalize, search_terms
 from bizclub_shared.validation import (
@@ -60,10 +61,6 @@ def timestamp(moment: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(moment)
     return ts
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 _OFFER_NAMESPACE = uuid.UUID("6f1d2c3e-5a4b-4c8d-9e0f-0a1b2c3d4e5f")

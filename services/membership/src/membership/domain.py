@@ -7,13 +7,13 @@ bizclub.membership.v1), which the store writes to the outbox in the same commit.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import events_pb2, membership_pb2, membership_service_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
+from bizclub_shared.ids import new_id
 from bizclub_shared.validation import (
     check_money,
     check_province,
@@ -60,10 +60,6 @@ def timestamp(moment: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(moment)
     return ts
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 # --- checks shared by several requests ---------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -19,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from bizclub.common.v1 import common_pb2
 from bizclub.training.v1 import events_pb2, training_pb2, training_service_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations
+from bizclub_shared.ids import new_id
 from bizclub_shared.thai_text import has_control_characters, normalize, parse_date
 from bizclub_shared.validation import check_province, clean_text
 from google.protobuf.message import Message
@@ -105,10 +105,6 @@ def timestamp(moment: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(moment)
     return ts
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 # --- time as officers read and type it ------------------------------------------------

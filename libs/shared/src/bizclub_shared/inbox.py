@@ -91,11 +91,13 @@ class EventConsumer:
     ) -> None:
         self._broker = broker
 
-        # Records come in batches and the offsets are committed once per batch, after
-        # every record in it is applied: one OffsetCommit per record cost as much as the
-        # work itself. A crash mid-batch redelivers the batch; the inbox skips what was
-        # applied. If a record's handling raises, FastStream rewinds each partition to the
-        # batch's first record and nothing past it is committed.
+        # Records come in batches and the offsets are committed once per batch (not one
+        # OffsetCommit request per record), after every record in it is applied. A crash
+        # mid-batch redelivers the batch; the inbox skips what was applied. If a record's
+        # handling raises, FastStream rewinds each partition to the batch's first record
+        # and nothing past it is committed. Idle, FastStream's batch loop alternates a
+        # poll of batch_timeout_ms with a pause as long, so an event that arrives in a
+        # quiet spell may wait up to 100 ms.
         @broker.subscriber(
             *topics,
             batch=True,

@@ -63,6 +63,31 @@ def test_search_terms_lower_case_drop_punctuation_and_repeats() -> None:
     assert search_terms("(ก็)") == ["ก็"]  # a trailing mark is part of the word
 
 
+def test_search_terms_keep_abbreviations_and_numbers_whole() -> None:
+    assert search_terms("ประชุม 15 ม.ค. 2569 ยอดขาย 280,000 บาท") == [
+        "ประชุม",
+        "15",
+        "ม.ค",
+        "2569",
+        "ยอดขาย",
+        "280,000",
+        "บาท",
+    ]
+
+
+def test_search_terms_split_thai_as_pythainlp_newmm_does() -> None:
+    # nlpo3 runs newmm in Rust on PyThaiNLP's word list; the demo network's names must
+    # come out as PyThaiNLP's own (pure-Python) newmm splits them.
+    from membership.seed import demo_registrations
+    from pythainlp.tokenize import word_tokenize
+
+    names = [r.business_name_th for r in demo_registrations(200)]
+    assert len(names) == 200
+    for name in names:
+        expected = [w for w in word_tokenize(name, engine="newmm") if w.strip()]
+        assert search_terms(name) == list(dict.fromkeys(w.lower() for w in expected)), name
+
+
 def test_control_characters() -> None:
     assert not has_control_characters("ผ้าไหม ทอมือ")
     assert has_control_characters("ผ้าไหม\x00")

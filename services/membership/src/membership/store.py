@@ -3,6 +3,7 @@ masked, kept out of everything else, and erased on request."""
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections.abc import Sequence
@@ -111,6 +112,7 @@ TABLES = [
 ]
 
 
+@functools.lru_cache(maxsize=65536)  # a network's names share most of their words
 def _compact(text: str) -> str:
     """Letters, digits and Thai marks only: punctuation never decides a match."""
     return "".join(ch for ch in text if ch.isalnum() or unicodedata.category(ch)[0] == "M")

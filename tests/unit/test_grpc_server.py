@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from bizclub.membership.v1 import membership_service_pb2 as pb
 from bizclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
+from bizclub_shared import telemetry
 from bizclub_shared.errors import FieldViolations, InvalidArgument, NotFound
 from bizclub_shared.grpc_server import (
     INTERNAL_ERROR_MESSAGE,
@@ -38,7 +39,9 @@ PORT = 19390
 HEALTH_PORT = 19391
 TAKEN_PORT = 19392
 
-# Trace ids the handler saw, keyed by the member id that asked.
+# Trace ids the handler saw, keyed by the member id that asked: on entry (the server's
+# span) and inside a span of the handler's own.
+seen_on_entry: dict[str, str | None] = {}
 seen_traceparents: dict[str, str | None] = {}
 
 
@@ -48,6 +51,7 @@ class _Servicer(pb_grpc.MembershipServiceServicer):
     async def GetMember(
         self, request: pb.GetMemberRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMemberResponse:
+        seen_on_entry[request.member_id] = current_traceparent()
         with trace.get_tracer(__name__).start_as_current_span("load member"):
             seen_traceparents[request.member_id] = current_traceparent()
         if request.member_id == "found":
@@ -190,6 +194,33 @@ async def test_server_span_is_recorded_and_continued_by_the_handler(
     assert parent.trace_id == server_span.context.trace_id
     assert parent.span_id == handler_span.context.span_id
     assert not trace.get_current_span(context_from_traceparent(None)).get_span_context().is_valid
+
+
+async def test_without_an_exporter_the_call_still_continues_the_callers_trace(
+    server: GrpcServer, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No exporter: no span is recorded, but the handler's events must still carry the
+    # caller's trace on (a cheaper path than OpenTelemetry's interceptor).
+    monkeypatch.setattr(telemetry._sampler, "exporting", False)
+    spans.clear()
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as plain:
+        stub = pb_grpc.MembershipServiceStub(plain)
+        await stub.GetMember(
+            pb.GetMemberRequest(member_id="found"),
+            metadata=[("traceparent", f"00-{caller_trace}-{caller_span}-01")],
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetMember(pb.GetMemberRequest(member_id="untraced"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # errors still mapped
+
+    continued = trace.get_current_span(context_from_traceparent(seen_on_entry["found"]))
+    assert f"{continued.get_span_context().trace_id:032x}" == caller_trace
+    assert f"{continued.get_span_context().span_id:016x}" != caller_span  # a span of its own
+    started = trace.get_current_span(context_from_traceparent(seen_on_entry["untraced"]))
+    assert started.get_span_context().is_valid  # a new trace, not none
+    assert f"{started.get_span_context().trace_id:032x}" != caller_trace
+    assert spans.get_finished_spans() == ()
 
 
 def _reflected_services(port: int) -> list[str]:

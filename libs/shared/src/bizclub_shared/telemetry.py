@@ -24,6 +24,7 @@ __all__ = [
     "context_from_traceparent",
     "current_traceparent",
     "export_to_collector",
+    "exporting_spans",
     "extract_context",
     "inject_context",
     "setup_tracing",
@@ -112,6 +113,11 @@ def export_to_collector(provider: TracerProvider) -> bool:
             _collector_attached = True
             _sampler.exporting = True
     return True
+
+
+def exporting_spans() -> bool:
+    """True once an exporter is attached: spans are then recorded, not only propagated."""
+    return _sampler.exporting
 
 
 def current_traceparent() -> str | None:

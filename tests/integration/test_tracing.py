@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bizclub_shared.telemetry import setup_tracing
+import pytest
+from bizclub_shared import telemetry
+from bizclub_shared.telemetry import context_from_traceparent, setup_tracing
 from bizclub_shared.topics import MEMBERSHIP
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -18,7 +21,7 @@ from tests.conftest import Broker, MembershipFactory
 from tests.databases import database_url
 from tests.integration.consumer_support import projection
 from tests.integration.probes import eventually
-from tests.support import registration, udon_thani_network
+from tests.support import read_topic, registration, udon_thani_network
 
 # One exporter for the whole process: setup_tracing attaches an exporter once, to
 # whichever provider came first (this test's or a service's started earlier).
@@ -96,3 +99,29 @@ async def test_one_register_member_call_is_one_trace_from_grpc_to_the_consumer(
     ]
     assert {s.context.trace_id for s in about_event} == {server.context.trace_id}
     EXPORTER.clear()  # the exporter stays attached for the session; keep it from growing
+
+
+async def test_without_an_exporter_the_event_still_carries_the_callers_trace(
+    broker: Broker,
+    start_membership: MembershipFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing records spans (the default): the server and the relay skip building them,
+    # but a consumer must still be able to tie the event to the call that caused it.
+    monkeypatch.setattr(telemetry._sampler, "exporting", False)
+    service = await start_membership()
+    await service.stub.CreateNetwork(udon_thani_network())
+    caller_trace = "0af7651916cd43dd8448eb211c80319c"
+    token = otel_context.attach(context_from_traceparent(f"00-{caller_trace}-b7ad6b7169203331-01"))
+    try:
+        member = (await service.stub.RegisterMember(registration())).member
+    finally:
+        otel_context.detach(token)
+
+    [record] = await read_topic(
+        broker.bootstrap_servers, MEMBERSHIP, keys={member.member_id}, expect=1
+    )
+    assert record.headers["ce_type"] == "bizclub.membership.v1.MemberRegistered"
+    _, trace_id, span_id, _ = record.headers["traceparent"].split("-")
+    assert trace_id == caller_trace
+    assert span_id != "b7ad6b7169203331"  # the service's own span, within the caller's trace

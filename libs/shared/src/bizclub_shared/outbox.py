@@ -30,7 +30,7 @@ from sqlmodel import Field, SQLModel, col
 
 from bizclub_shared.db import Database, UTCDateTime, utcnow
 from bizclub_shared.envelope import Envelope
-from bizclub_shared.telemetry import context_from_traceparent, current_traceparent
+from bizclub_shared.telemetry import context_from_traceparent, current_traceparent, exporting_spans
 
 if TYPE_CHECKING:
     from bizclub_shared.unit_of_work import UnitOfWork, Writer
@@ -262,27 +262,23 @@ class OutboxRelay:
             return 0
         futures = []
         for row in rows:
-            parent = context_from_traceparent(row.traceparent)
-            with tracer.start_as_current_span(
-                f"publish {row.topic}", context=parent, kind=trace.SpanKind.PRODUCER
-            ) as span:
-                span.set_attribute("messaging.system", "kafka")
-                span.set_attribute("messaging.destination.name", row.topic)
-                span.set_attribute("messaging.message.id", row.event_id)
-                span.set_attribute("bizclub.event_type", row.event_type)
-                headers = Envelope(
-                    event_id=row.event_id,
-                    event_type=row.event_type,
-                    source=row.source,
-                    time=row.occurred_at,
-                    province=row.province,
-                    traceparent=current_traceparent() or row.traceparent,
-                ).to_headers()
-                futures.append(
-                    await producer.send(
-                        row.topic, value=row.payload, key=row.key.encode(), headers=headers
-                    )
+            if exporting_spans():
+                parent = context_from_traceparent(row.traceparent)
+                with tracer.start_as_current_span(
+                    f"publish {row.topic}", context=parent, kind=trace.SpanKind.PRODUCER
+                ) as span:
+                    span.set_attribute("messaging.system", "kafka")
+                    span.set_attribute("messaging.destination.name", row.topic)
+                    span.set_attribute("messaging.message.id", row.event_id)
+                    span.set_attribute("bizclub.event_type", row.event_type)
+                    headers = _headers(row, current_traceparent() or row.traceparent)
+            else:  # no span would be recorded: the stored trace context goes on as it is
+                headers = _headers(row, row.traceparent)
+            futures.append(
+                await producer.send(
+                    row.topic, value=row.payload, key=row.key.encode(), headers=headers
                 )
+            )
         results = await asyncio.gather(*futures, return_exceptions=True)
         # Only the leading run of acknowledged rows is marked: anything after a failure is
         # sent again, so per-key order holds and nothing is skipped.
@@ -363,6 +359,17 @@ class OutboxRelay:
                 await producer.stop()
             except Exception as exc:  # already broken; nothing more to flush
                 log.debug("outbox relay: closing producer: %s", exc)
+
+
+def _headers(row: Any, traceparent: str | None) -> list[tuple[str, bytes]]:
+    return Envelope(
+        event_id=row.event_id,
+        event_type=row.event_type,
+        source=row.source,
+        time=row.occurred_at,
+        province=row.province,
+        traceparent=traceparent,
+    ).to_headers()
 
 
 def _mark_sent(uow: UnitOfWork, ids: list[int]) -> None:

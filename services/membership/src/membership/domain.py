@@ -274,6 +274,11 @@ class RegistrationFacts:
     baseline_revenue_satang: int
 
 
+# The known values, 0 (unspecified) left out: values() builds a new list on every call.
+_ENTERPRISE_TYPES = frozenset(EnterpriseType.values()) - {0}
+_SALES_CHANNELS = frozenset(common_pb2.SalesChannel.values()) - {0}
+
+
 def validate_registration(
     request: membership_service_pb2.RegisterMemberRequest,
 ) -> tuple[RegistrationFacts, Contact]:
@@ -289,7 +294,7 @@ def validate_registration(
         v, "business_name_en", request.business_name_en, required=False, limit=MAX_NAME
     )
     tax_id = check_thai_id(v, "tax_id", request.tax_id, required=True)
-    if request.enterprise_type not in EnterpriseType.values() or request.enterprise_type == 0:
+    if request.enterprise_type not in _ENTERPRISE_TYPES:
         v.add(
             "enterprise_type", "is required: SME, community enterprise, OTOP or young smart trader"
         )
@@ -301,7 +306,7 @@ def validate_registration(
     ]
     channels: list[int] = []
     for i, channel in enumerate(request.sales_channels):
-        if channel == 0 or channel not in common_pb2.SalesChannel.values():
+        if channel not in _SALES_CHANNELS:
             v.add(f"sales_channels[{i}]", "is not a known sales channel")
         elif channel not in channels:
             channels.append(channel)

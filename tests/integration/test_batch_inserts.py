@@ -132,3 +132,7 @@ def test_a_broken_constraint_is_an_integrity_error_without_the_values(db: Databa
         insert_batch(db, BATCHED, batch)
     assert "กลุ่มทอผ้าไหม" not in str(caught.value)
     assert stored(db, BATCHED) == []  # the transaction rolled back whole
+    # SQLAlchemy's own errors keep the values out too (the engine hides them).
+    with pytest.raises(IntegrityError) as caught, db.engine.begin() as connection:
+        connection.execute(insert(BY_SQLALCHEMY), batch)
+    assert "กลุ่มทอผ้าไหม" not in str(caught.value)

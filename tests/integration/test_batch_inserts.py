@@ -5,9 +5,10 @@ IntegrityError, without the values in its message."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from bizclub_shared import unit_of_work
@@ -78,7 +79,7 @@ def insert_batch(db: Database, table: Table, batch: list[dict[str, Any]]) -> lis
     statements: list[str] = []
     with db.write_sessions() as session, session.begin():
         if db.is_sqlite:
-            driver = session.connection().connection.driver_connection
+            driver = cast(sqlite3.Connection, session.connection().connection.driver_connection)
             driver.set_trace_callback(statements.append)
         try:
             Writer._insert_all(session, {table: batch})

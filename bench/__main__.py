@@ -58,7 +58,7 @@ from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
 
 from bench import brokers, matching, relay
 from bench.auth import TOKEN
-from bench.cpu import process_cpu, thread_cpu
+from bench.cpu import connections_per_worker, process_cpu, thread_cpu
 from bench.register import BenchFailed, LevelResult, Load, check, find_ghz
 from bench.relay import published_ids
 from bench.service import FeedbackProcess, MembershipProcess
@@ -120,6 +120,7 @@ async def register_bench(
             broker_before = process_cpu(broker_pid)
             client_before = _children_cpu()
             started = time.monotonic()
+            split = asyncio.create_task(connection_split(service, concurrency, args.seconds))
             result = await load.register(concurrency, args.seconds)
             wall = time.monotonic() - started
             backlog = service.pending_events()
@@ -128,7 +129,8 @@ async def register_bench(
             note(
                 f"c{concurrency}: {result.count} calls, {result.failed} failed, "
                 f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms; outbox backlog at end "
-                f"{backlog} events, drained in {drain:.2f} s"
+                f"{backlog} events, drained in {drain:.2f} s; connections per worker "
+                + "/".join(str(n) for n in await split)
             )
             note(
                 f"c{concurrency} CPU over {wall:.1f} s: service "
@@ -147,6 +149,20 @@ async def register_bench(
         monthly = await monthly_report_bench(args, tmp, bootstrap, service, ghz)
         # Read after the approvals the monthly bench made, so they are checked too.
         return results, service.event_ids(), monthly
+
+
+async def connection_split(service: MembershipProcess, expected: int, within: float) -> list[int]:
+    """The callers' connections each worker holds, once all `expected` are up. The
+    kernel spreads connections over the workers by a hash; the worker with more callers
+    answers each of them more slowly, and so sets the p99."""
+    deadline = time.monotonic() + within
+    split: list[int] = []
+    while time.monotonic() < deadline:
+        split = connections_per_worker(service.pid, service.port)
+        if sum(split) >= expected:
+            break
+        await asyncio.sleep(0.1)
+    return split
 
 
 async def approve(target: str, member_ids: list[str]) -> None:

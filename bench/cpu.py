@@ -1,4 +1,5 @@
-"""CPU seconds of a process and of its threads, from /proc (Linux)."""
+"""CPU seconds of a process and of its threads, and the client connections each worker
+process holds, from /proc (Linux)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,34 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
     return children
+
+
+def connections_per_worker(pid: int, port: int) -> list[int]:
+    """Established TCP connections on local `port` held by each of `pid`'s worker processes
+    (or by `pid` itself when it has none): how the kernel spread the callers."""
+    established: set[str] = set()  # socket inodes
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local address "ADDR:PORT" (hex), state 01 = ESTABLISHED, inode in field 10
+            if int(fields[1].rpartition(":")[2], 16) == port and fields[3] == "01":
+                established.add(fields[9])
+    counts = []
+    for process in _children(pid) or [pid]:
+        held = 0
+        try:
+            for fd in Path(f"/proc/{process}/fd").iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:  # closed meanwhile
+                    continue
+                if target.startswith("socket:[") and target[8:-1] in established:
+                    held += 1
+        except OSError:  # the process ended
+            continue
+        counts.append(held)
+    return counts

@@ -4,7 +4,7 @@ Used by `python -m bench --profile OUT`; by hand: the same env as `python -m mem
 plus BENCH_PROFILE_OUT=OUT. On SIGTERM it writes OUT (the event-loop thread, pstats),
 OUT.writer (the writer thread, when commits run in one) and OUT.commits.txt (batch
 sizes and commit times). BENCH_CPROFILE=0 keeps only the commit timings, at full speed.
-Nothing here changes the service's code; it wraps Writer._commit_batch from outside.
+Nothing here changes the service's code; it wraps Writer._commit_next_batch from outside.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _writer_profile = cProfile.Profile(time.thread_time)
 
 
 def _instrument(commit: Callable[[Writer, list[Any]], None]) -> Callable[..., None]:
-    """Wraps Writer._commit_batch, which runs in the writer thread."""
+    """Wraps Writer._commit_next_batch, which runs in the writer thread."""
 
     def commit_batch(self: Writer, batch: list[Any]) -> None:
         started = time.perf_counter()
@@ -58,7 +58,7 @@ def _write_commits(path: Path) -> None:
 
 def run() -> None:
     out = Path(os.environ["BENCH_PROFILE_OUT"])
-    Writer._commit_batch = _instrument(Writer._commit_batch)  # type: ignore[method-assign, unused-ignore]
+    Writer._commit_next_batch = _instrument(Writer._commit_next_batch)  # type: ignore[method-assign, unused-ignore]
     profiler = cProfile.Profile(time.thread_time)
     if _CPROFILE:
         profiler.enable()

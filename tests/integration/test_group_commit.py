@@ -4,24 +4,32 @@ registration in a batch costs the others nothing.
 A batch is first tried whole (no savepoints, inserts after the last operation); if an
 operation fails or a deferred insert breaks a constraint, it is retried one operation
 at a time. Real gRPC, a real database (SQLite file, or PostgreSQL), the real broker.
+
+On SQLite, worker processes take turns on a file lock; a writer takes its batch once
+it holds the lock, so callers who arrive while another process writes are answered
+by the next commit, not the one after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from bizclub.membership.v1 import membership_service_pb2
+from bizclub_shared.db import Database
 from bizclub_shared.grpc_server import field_violations
 from bizclub_shared.outbox import OutboxEvent
-from bizclub_shared.unit_of_work import Writer
+from bizclub_shared.unit_of_work import UnitOfWork, Writer
 from membership.store import MemberRow
-from sqlalchemy import func, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, select
 from sqlmodel import col
 
 from tests.conftest import MembershipFactory, RunningMembership
+from tests.databases import database_url, on_postgres
 from tests.support import registration, thai_id, udon_thani_network
 
 ms = membership_service_pb2
@@ -126,3 +134,64 @@ async def test_bad_registrations_in_a_batch_fail_alone(
     # The good ones and one of the pair committed, each with its one event; nothing else.
     assert await counts(service) == (1 + 30 + 1, 1 + 30 + 1)
     assert "one by one" in {how for _, how in batches}, batches
+
+
+metadata = MetaData()
+GROUPS = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name_th", String(200), nullable=False),
+)
+
+
+def add_group(name_th: str) -> Any:
+    def op(uow: UnitOfWork) -> str:
+        uow.insert(GROUPS, {"name_th": name_th})
+        return name_th
+
+    return op
+
+
+@pytest.mark.skipif(on_postgres(), reason="the lock between processes is SQLite's file lock")
+async def test_callers_waiting_for_another_process_share_one_commit(tmp_path: Path) -> None:
+    url = database_url(tmp_path, "group_commit")
+    db, other_process = Database(url), Database(url)
+    metadata.create_all(db.engine)
+    commits: list[int] = []
+    event.listen(db.engine, "commit", lambda _connection: commits.append(1))
+    writer = Writer(db, "test")
+    await writer.start()
+    held, release = threading.Event(), threading.Event()
+
+    def write_elsewhere() -> None:
+        with other_process.write_lock():
+            held.set()
+            release.wait(timeout=10)
+
+    holder = threading.Thread(target=write_elsewhere)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        first = asyncio.create_task(writer.run(add_group("กลุ่มทอผ้าไหม"), "first"))
+        await asyncio.sleep(0.2)  # the writer thread now waits for the lock
+        later = [
+            asyncio.create_task(writer.run(add_group(name), "later"))
+            for name in ("วิสาหกิจชุมชนบ้านนาข่า", "กลุ่มแปรรูปข้าว")
+        ]
+        await asyncio.sleep(0.05)
+        assert not first.done()  # nothing is written while the other process writes
+        release.set()
+        answers = await asyncio.wait_for(asyncio.gather(first, *later), timeout=10)
+
+        assert answers == ["กลุ่มทอผ้าไหม", "วิสาหกิจชุมชนบ้านนาข่า", "กลุ่มแปรรูปข้าว"]
+        assert len(commits) == 1  # all three in the commit that followed the other's
+        with db.engine.connect() as connection:
+            stored = connection.execute(select(GROUPS.c.name_th).order_by(GROUPS.c.id))
+            assert [name for (name,) in stored] == answers
+    finally:
+        release.set()
+        holder.join()
+        await writer.stop()
+        db.close()
+        other_process.close()

@@ -374,9 +374,14 @@ def _headers(row: Any, traceparent: str | None) -> list[tuple[str, bytes]]:
 
 def _mark_sent(uow: UnitOfWork, ids: list[int]) -> None:
     now = utcnow()
+    # A Core UPDATE on the session's connection: the ORM's bulk update (which would
+    # also look for loaded objects to refresh, none here) cost several times more,
+    # and this runs while the write lock is held.
+    table = OutboxEvent.__table__  # type: ignore[attr-defined]
+    connection = uow.session.connection()
     for start in range(0, len(ids), 500):
-        uow.session.execute(
-            update(OutboxEvent)
-            .where(col(OutboxEvent.id).in_(ids[start : start + 500]))
-            .values(sent_at=now, attempts=OutboxEvent.attempts + 1)
+        connection.execute(
+            update(table)
+            .where(table.c.id.in_(ids[start : start + 500]))
+            .values(sent_at=now, attempts=table.c.attempts + 1)
         )

@@ -226,14 +226,20 @@ class Writer:
                 pending = self._queue.popleft()
                 if not pending.future.done():  # a caller gone before we started is skipped
                     batch.append(pending)
-            if len(batch) > 1:
-                try:
-                    self._commit_whole(batch)
+            if not batch:
+                return
+            # One operation alone too: the retry's savepoint and per-row inserts cost a
+            # call on its own about a millisecond (c1: p50 3.5 -> 2-3 ms).
+            try:
+                self._commit_whole(batch)
+                return
+            except _RetryOneByOne as retry:  # rolled back: nothing of the try was written
+                if len(batch) == 1 and retry.raised_before_deferring:
+                    # Alone, and the retry would run it exactly as this try did (no
+                    # deferred rows it could have missed): its failure is its answer.
+                    batch[0].ok, batch[0].result = False, retry.__cause__
                     return
-                except _RetryOneByOne:
-                    pass  # rolled back: nothing of the try was written
-            if batch:
-                self._commit_one_by_one(batch)
+            self._commit_one_by_one(batch)
 
     def _commit_whole(self, batch: list[_Pending[Any]]) -> None:
         deferred: dict[Table, list[dict[str, Any]]] = {}
@@ -248,7 +254,7 @@ class Writer:
                 except DATABASE_UNAVAILABLE:
                     raise  # the database, not this operation: the batch fails as a commit would
                 except Exception as exc:
-                    raise _RetryOneByOne from exc
+                    raise _RetryOneByOne(raised_before_deferring=not deferred) from exc
                 finally:
                     otel_context.detach(token)
             deferred.setdefault(_OUTBOX, []).extend(e for p in batch for e in p.events)
@@ -258,7 +264,7 @@ class Writer:
             except DATABASE_UNAVAILABLE:
                 raise
             except SQLAlchemyError as exc:  # a constraint: find whose row in the retry
-                raise _RetryOneByOne from exc
+                raise _RetryOneByOne(raised_before_deferring=False) from exc
         for pending in batch:
             pending.ok = True
 
@@ -313,7 +319,13 @@ def _yield_to_event_loop() -> None:
 
 
 class _RetryOneByOne(Exception):
-    """The whole-batch try failed in a way one operation may have caused."""
+    """The whole-batch try failed in a way one operation may have caused: an operation
+    raised (before the batch deferred any row, or after), or a deferred insert broke a
+    constraint."""
+
+    def __init__(self, *, raised_before_deferring: bool) -> None:
+        super().__init__()
+        self.raised_before_deferring = raised_before_deferring
 
 
 class _MultiRowInsert:

@@ -13,7 +13,9 @@ by the next commit, not the one after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +197,28 @@ async def test_callers_waiting_for_another_process_share_one_commit(tmp_path: Pa
         await writer.stop()
         db.close()
         other_process.close()
+
+
+async def test_callers_hear_it_when_the_write_lock_cannot_be_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(database_url(tmp_path, "group_commit"))
+    metadata.create_all(db.engine)
+
+    @contextlib.contextmanager
+    def unavailable() -> Iterator[None]:
+        raise OSError(28, "No space left on device")
+        yield
+
+    monkeypatch.setattr(db, "write_lock", unavailable)
+    writer = Writer(db, "test")
+    await writer.start()
+    try:
+        calls = [writer.run(add_group(name), "add") for name in ("กลุ่มทอผ้าไหม", "กลุ่มแปรรูปข้าว")]
+        answers = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=10)
+        assert [type(a) for a in answers] == [OSError, OSError]
+        with db.engine.connect() as connection:
+            assert connection.execute(select(GROUPS.c.name_th)).all() == []
+    finally:
+        await writer.stop()
+        db.close()

@@ -198,6 +198,8 @@ class Writer:
                 try:
                     await loop.run_in_executor(self._thread, self._commit_next_batch, batch)
                 except Exception as exc:  # the commit itself failed: nobody's rows were written
+                    if not batch:  # the write lock could not be taken: those waiting hear it
+                        self._take_batch(batch)
                     log.error("commit of %d operations failed: %s", len(batch), exc)
                     for pending in batch:
                         if not pending.future.done():
@@ -222,10 +224,7 @@ class Writer:
         the next (RegisterMember at c64, two workers: ~25 operations a batch instead of
         ~16, and more calls a second with a lower p99 in each of five alternated runs)."""
         with self._db.write_lock():
-            while self._queue and len(batch) < self._max_batch:
-                pending = self._queue.popleft()
-                if not pending.future.done():  # a caller gone before we started is skipped
-                    batch.append(pending)
+            self._take_batch(batch)
             if not batch:
                 return
             # One operation alone too: the retry's savepoint and per-row inserts cost a
@@ -240,6 +239,12 @@ class Writer:
                     batch[0].ok, batch[0].result = False, retry.__cause__
                     return
             self._commit_one_by_one(batch)
+
+    def _take_batch(self, batch: list[_Pending[Any]]) -> None:
+        while self._queue and len(batch) < self._max_batch:
+            pending = self._queue.popleft()
+            if not pending.future.done():  # a caller gone before we started is skipped
+                batch.append(pending)
 
     def _commit_whole(self, batch: list[_Pending[Any]]) -> None:
         deferred: dict[Table, list[dict[str, Any]]] = {}

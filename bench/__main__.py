@@ -1,15 +1,16 @@
 """`python -m bench`: every figure of the foundation issue, measured in one run.
 
-register_c1/c16/c64  RegisterMember requests/s from ghz (a separate process) against
-                     `python -m membership` on a fresh SQLite file, its relay publishing
-                     to the embedded Tansu broker; p50/p99 at c64 as extra lines.
+register_c1/c16/c64  RegisterMember requests/s from bizclub-load (bench/loadgen, a
+                     separate process) against `python -m membership` on a fresh SQLite
+                     file, its relay publishing to the embedded Tansu broker; p50/p99 at
+                     c64 as extra lines.
                      Baseline: grpc_health_cN, Health.Check on the same server and level
                      (the gRPC floor of this machine, client included).
 register_auth_c64    RegisterMember at c64 with access control on, against the same call on
                      a service with it off (bench/membership_without_auth.py) as baseline;
                      each on a fresh SQLite file after the same warm-up, on, off, on, off
                      (this machine's speed drifts by ~10% between runs), each the mean.
-monthly_report_c64   SubmitMonthlyReport requests/s from ghz at concurrency 64 against
+monthly_report_c64   SubmitMonthlyReport requests/s from bizclub-load at concurrency 64 against
                      `python -m feedback` (its relay live), on 1,000 members it learned
                      from membership's events; baseline register_c64 of the same run
                      (target: at least 80% of it).
@@ -17,7 +18,7 @@ raw_producer         aiokafka send() + await every future, acks=all, events/s.
 relay                OutboxRelay draining a pre-filled outbox, events/s, against
                      raw_producer as baseline.
 register_c64_embedded, register_c64_apache_kafka
-                     RegisterMember at c64 (ghz against `python -m membership`, fresh SQLite
+                     RegisterMember at c64 (bizclub-load against `python -m membership`, fresh SQLite
                      file, c16 warm-up) with its relay publishing to Tansu, then to Apache
                      Kafka 4 (deploy/kafka/kafka.sh, idempotent producer as deployed);
                      the embedded figure is the Apache Kafka line's baseline.
@@ -59,7 +60,7 @@ from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
 from bench import brokers, matching, relay
 from bench.auth import TOKEN
 from bench.cpu import connections_per_worker, process_cpu, thread_cpu
-from bench.register import BenchFailed, LevelResult, Load, check, find_ghz
+from bench.register import BenchFailed, LevelResult, Load, build_load_client, check
 from bench.relay import published_ids
 from bench.service import FeedbackProcess, MembershipProcess
 
@@ -102,12 +103,12 @@ async def register_bench(
 ) -> tuple[Levels, set[str], LevelResult | None]:
     """Per level (Health.Check, RegisterMember) results, the events committed, and the
     monthly report level (run while membership is still up: feedback learns from it)."""
-    ghz = find_ghz()
+    client = build_load_client()
     profile = args.profile.resolve() if args.profile else None
     async with MembershipProcess(
         tmp, args.port_base + 1, bootstrap, profile_to=profile, workers=args.workers
     ) as service:
-        load = Load(ghz, service.target, tmp)
+        load = Load(client, service.target, tmp)
         warmup = await load.register(16, args.warmup)
         check(warmup, "warm-up")
         await service.wait_drained()
@@ -135,7 +136,7 @@ async def register_bench(
             note(
                 f"c{concurrency} CPU over {wall:.1f} s: service "
                 + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(server.items()) if v >= 0.05)
-                + f"; ghz {_children_cpu() - client_before:.1f} s"
+                + f"; client {_children_cpu() - client_before:.1f} s"
                 + f"; broker {process_cpu(broker_pid) - broker_before:.1f} s"
             )
             check(result, f"c{concurrency}")
@@ -146,7 +147,7 @@ async def register_bench(
             raise BenchFailed(f"{registered} members in the database, {registered_ok} calls OK")
         if args.only_register:
             return results, service.event_ids(), None
-        monthly = await monthly_report_bench(args, tmp, bootstrap, service, ghz)
+        monthly = await monthly_report_bench(args, tmp, bootstrap, service, client)
         # Read after the approvals the monthly bench made, so they are checked too.
         return results, service.event_ids(), monthly
 
@@ -188,7 +189,7 @@ async def monthly_report_bench(
     tmp: Path,
     bootstrap: str,
     membership: MembershipProcess,
-    ghz: Path,
+    client: Path,
 ) -> LevelResult:
     """SubmitMonthlyReport at c64 against feedback, once it knows the approved members."""
     member_ids = membership.member_ids(REPORTING_MEMBERS)
@@ -207,7 +208,7 @@ async def monthly_report_bench(
             f"feedback on {feedback.target} learned {everyone} members "
             f"({len(member_ids)} approved) from the topic in {time.monotonic() - started:.1f} s"
         )
-        load = Load(ghz, feedback.target, tmp)
+        load = Load(client, feedback.target, tmp)
         warmup = await load.monthly_reports(member_ids, 16, args.warmup)
         check(warmup, "monthly reports warm-up")
         await feedback.wait_drained()
@@ -231,7 +232,7 @@ async def monthly_report_bench(
 
 async def auth_bench(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tuple[float, float]:
     """RegisterMember req/s at c64 with access control (on, off), each on a fresh database."""
-    ghz = find_ghz()
+    client = build_load_client()
     rates: dict[bool, list[float]] = {False: [], True: []}
     for round_, without_auth in enumerate((False, True, False, True)):
         data_dir = tmp / f"{'noauth' if without_auth else 'auth'}-{round_ // 2}"
@@ -240,7 +241,7 @@ async def auth_bench(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tup
         async with MembershipProcess(
             data_dir, port, bootstrap, without_auth=without_auth, workers=args.workers
         ) as service:
-            load = Load(ghz, service.target, data_dir)
+            load = Load(client, service.target, data_dir)
             check(await load.register(16, args.warmup), "auth warm-up")
             await service.wait_drained()
             result = await load.register(64, args.seconds)

@@ -1,6 +1,6 @@
 """Apache Kafka against the embedded broker, in the same run, on the same machine.
 
-register_c64_apache_kafka  RegisterMember req/s from ghz at concurrency 64 against
+register_c64_apache_kafka  RegisterMember req/s from bizclub-load at concurrency 64 against
                            `python -m membership` (fresh SQLite file, its relay publishing
                            to Apache Kafka, idempotent producer as deployed); baseline
                            register_c64_embedded, the same on Tansu.
@@ -40,7 +40,7 @@ from bizclub_shared.topics import ALL_TOPICS, FEEDBACK, MEMBERSHIP, ensure_topic
 
 from bench.cpu import process_cpu
 from bench.payloads import PROVINCE, member_registered, monthly_report_submitted, traceparent
-from bench.register import BenchFailed, LevelResult, Load, check, find_ghz
+from bench.register import BenchFailed, LevelResult, Load, build_load_client, check
 from bench.relay import published_ids
 from bench.service import AnalyticsProcess, MembershipProcess
 
@@ -110,7 +110,7 @@ async def register_c64(
     """RegisterMember at c64 after a c16 warm-up; every committed event must reach the topic."""
     env = {**broker.env, **CONSUMER_TIMINGS}
     async with MembershipProcess(data_dir, port, broker.bootstrap, extra_env=env) as service:
-        load = Load(find_ghz(), service.target, data_dir)
+        load = Load(build_load_client(), service.target, data_dir)
         check(await load.register(16, warmup), f"{broker.label} warm-up")
         await service.wait_drained()
         broker_before = process_cpu(broker.pid)

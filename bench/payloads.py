@@ -93,7 +93,7 @@ def registration(serial: int) -> membership_service_pb2.RegisterMemberRequest:
 
 
 def registrations_file(first_serial: int, count: int) -> bytes:
-    """`count` registrations as length-delimited messages (ghz --binary)."""
+    """`count` registrations as length-delimited messages (bench/loadgen's -data)."""
     out = bytearray()
     for serial in range(first_serial, first_serial + count):
         data = registration(serial).SerializeToString()

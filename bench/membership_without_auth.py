@@ -1,6 +1,6 @@
 """The membership service with access control off: the baseline of `register_auth_c64`.
 
-Only for the bench, never deployed. The access interceptor is swapped, from outside,
+Only for the bench, never deployed. The access check is swapped, from outside,
 for one that trusts every call as the bench's officer without reading the token or
 the policy table, so the audit trail is still written: the difference between the
 two figures is what checking tokens and policy costs.
@@ -8,7 +8,6 @@ two figures is what checking tokens and policy costs.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -18,19 +17,14 @@ from membership.app import main
 from bench.auth import OFFICER
 
 
-class TrustingInterceptor(grpc.aio.ServerInterceptor):
+class TrustingAccess:
     def __init__(self, keys: Any, policy: Any) -> None:
         pass
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if handler.unary_unary is None:
             return handler
-        behavior, method = handler.unary_unary, handler_call_details.method
+        behavior = handler.unary_unary
 
         async def trusted(request: Any, context: grpc.aio.ServicerContext) -> Any:
             auth._current.set(auth.CallContext(OFFICER, method))
@@ -43,7 +37,7 @@ class TrustingInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-service.AccessInterceptor = TrustingInterceptor  # type: ignore[misc, unused-ignore]
+service.AccessControl = TrustingAccess  # type: ignore[misc, assignment, unused-ignore]
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """Identity and access: signed tokens, the caller, and one policy table per service.
 
 Every gRPC call carries `authorization: Bearer <JWT>` naming the operator, their
-role and provinces. The `AccessInterceptor` verifies it and asks the service's
+role and provinces. `AccessControl` verifies it and asks the service's
 policy table whether this caller may make this call on what the request touches,
 before any handler runs. Handlers read the caller (`current_caller()`) only to
 narrow lists and searches to the caller's scope and to mask personal data.
@@ -320,58 +320,56 @@ def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
-class AccessInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates every call and applies the service's policy table before the handler.
+class AccessControl:
+    """Authenticates every call and applies the service's policy table before the handler
+    (a `bizclub_shared.grpc_server.MethodWrapper`).
 
     No or bad token: UNAUTHENTICATED. A method not in the table, a role not listed
     for it, or a target outside the caller's provinces/cluster/record:
-    PERMISSION_DENIED. The handler then runs with `current_call()` set.
+    PERMISSION_DENIED. A refused call's request is not parsed. The handler then runs
+    with `current_call()` set.
     """
 
     def __init__(self, keys: SigningKeys, policy: AccessPolicy) -> None:
         self._keys = keys
         self._policy = policy
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method
-        handler = await continuation(handler_call_details)
-        if handler is None or method.startswith(PUBLIC_SERVICES):
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if method.startswith(PUBLIC_SERVICES):
             return handler
         if handler.request_streaming or handler.response_streaming:
             return _deny_handler(grpc.StatusCode.UNIMPLEMENTED, "streaming calls are not served")
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        header = metadata.get("authorization", "")
-        if isinstance(header, bytes):
-            header = header.decode("latin-1")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return _deny_handler(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "missing bearer token: send metadata 'authorization: Bearer <token>'",
-            )
-        try:
-            caller = self._keys.verify(token.strip())
-        except TokenError as err:
-            return _deny_handler(grpc.StatusCode.UNAUTHENTICATED, str(err))
+        keys = self._keys
         access_rule = self._policy.get(method)
         if access_rule is None:
-            return _deny_handler(
-                grpc.StatusCode.PERMISSION_DENIED, f"{method} is not open to anyone"
-            )
-        if caller.role not in access_rule.roles:
-            return _deny_handler(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"role {caller.role.value} may not call {method.rsplit('/', 1)[-1]}",
-            )
-        behavior = handler.unary_unary
 
-        async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            target = await access_rule.target(request) if access_rule.target else None
-            if not access_rule.allows(caller, target):
+            async def closed(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+                await _authenticate(keys, context)
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED, f"{method} is not open to anyone"
+                )
+
+            return grpc.unary_unary_rpc_method_handler(closed)
+        rule = access_rule
+        behavior = handler.unary_unary
+        parse = handler.request_deserializer
+
+        async def checked(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            caller = await _authenticate(keys, context)
+            if caller.role not in rule.roles:
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"role {caller.role.value} may not call {method.rsplit('/', 1)[-1]}",
+                )
+            try:
+                request = parse(raw) if parse is not None else raw
+            except Exception:  # as grpcio would have answered, had it parsed the request
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"the request is not a valid message for {method.rsplit('/', 1)[-1]}",
+                )
+            target = await rule.target(request) if rule.target else None
+            if not rule.allows(caller, target):
                 await context.abort(
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"{caller.subject} ({caller.role.value}) may not act on this data: "
@@ -383,11 +381,31 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 _current.reset(reset)
 
+        # The request reaches `checked` as bytes: it is parsed only once the call is let in.
         return grpc.unary_unary_rpc_method_handler(
-            checked,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+            checked, response_serializer=handler.response_serializer
         )
+
+
+async def _authenticate(keys: SigningKeys, context: grpc.aio.ServicerContext) -> Caller:
+    """The caller the call's bearer token names; else the call ends UNAUTHENTICATED."""
+    header: str | bytes = ""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            header = value
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "missing bearer token: send metadata 'authorization: Bearer <token>'",
+        )
+    try:
+        return keys.verify(token.strip())
+    except TokenError as err:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(err))
+        raise  # abort raised already; this line is never reached
 
 
 def _deny_handler(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:

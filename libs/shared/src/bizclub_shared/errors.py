@@ -1,7 +1,7 @@
 """Errors that domain code raises and the gRPC layer maps to a status.
 
-Domain code raises these without knowing about gRPC calls; the error-mapping
-interceptor in `bizclub_shared.grpc_server` turns them into a status code, the
+Domain code raises these without knowing about gRPC calls; the error mapping
+(`ErrorMapping` in `bizclub_shared.grpc_server`) turns them into a status code, the
 operator-facing message and, for InvalidArgument and FailedPrecondition, a
 `google.rpc.BadRequest` detail naming each offending field.
 

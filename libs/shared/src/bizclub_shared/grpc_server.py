@@ -3,6 +3,13 @@
 Every service's server is built the same way: its servicers, the standard
 health service (NOT_SERVING until the app says otherwise), reflection, an
 OpenTelemetry span per call and domain errors mapped to gRPC status.
+
+What every call of a service's own methods goes through (its span, error mapping,
+access control) is a `MethodWrapper`: it wraps each method's handler once, when the
+server is built, not per call as a grpc.aio interceptor would. As three
+interceptors, grpcio ran a coroutine for each and they built three wrappers and
+method handlers on every call; wrapped once, the workers answered 5-21% more
+registrations (docs/performance.md, session 12).
 """
 
 from __future__ import annotations
@@ -10,8 +17,8 @@ from __future__ import annotations
 import inspect
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -31,11 +38,12 @@ __all__ = [
     "DATABASE_UNAVAILABLE_MESSAGE",
     "INTERNAL_ERROR_MESSAGE",
     "BearerTokenInterceptor",
-    "ErrorMappingInterceptor",
+    "ErrorMapping",
     "GrpcServer",
+    "MethodWrapper",
     "PortUnavailableError",
     "ServicerRegistration",
-    "TracingInterceptor",
+    "Tracing",
     "build_server",
     "channel",
     "check_port_free",
@@ -77,26 +85,28 @@ def _domain_error_status(err: DomainError) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+class MethodWrapper(Protocol):
+    """Wraps one method's handler, once, when the server is built (see the module)."""
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`method`: "/package.Service/Method". Returns the handler to serve it with."""
+        ...
+
+
+class ErrorMapping:
     """Turns exceptions from unary-unary handlers into gRPC status.
 
     DomainError -> its code and message (+ BadRequest field violations).
-    NotImplementedError -> UNIMPLEMENTED, as without the interceptor.
+    NotImplementedError -> UNIMPLEMENTED, as without the wrapper.
     Anything else -> logged with its traceback (never the request, which may
     hold personal data) and answered INTERNAL with a generic message, so
     internals do not leak to callers. Streaming handlers pass through untouched.
     """
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if handler.request_streaming or handler.response_streaming:
             return handler
         behavior = handler.unary_unary
-        method = handler_call_details.method
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
@@ -128,37 +138,38 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-class TracingInterceptor(grpc.aio.ServerInterceptor):
+class Tracing:
     """A server span per call, whose context the handler's events carry on.
 
-    While an exporter is attached: OpenTelemetry's own interceptor, whose span records
-    the method, the peer and the status. Otherwise nothing is recorded, and building
-    those attributes for a span nobody reads was 5% of a worker's event loop: a
-    unary call then only continues the caller's trace (from its `traceparent`
-    metadata, or a new one) in a span id of its own, as OpenTelemetry's would.
-    Checked per call, as an exporter may be attached after the server is built.
+    While an exporter is attached: OpenTelemetry's own server interceptor, run for the
+    call, whose span records the method, the peer and the status. Otherwise nothing is
+    recorded, and building those attributes for a span nobody reads was 5% of a
+    worker's event loop: a unary call then only continues the caller's trace (from its
+    `traceparent` metadata, or a new one) in a span id of its own, as OpenTelemetry's
+    would. Checked per call, as an exporter may be attached after the server is built.
     """
 
     def __init__(self) -> None:
         self._exporting = aio_server_interceptor()
         self._tracer = trace.get_tracer(__name__)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        if exporting_spans():
-            return await self._exporting.intercept_service(continuation, handler_call_details)
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if handler.request_streaming or handler.response_streaming:
             return handler
         behavior = handler.unary_unary
-        method = handler_call_details.method
-        metadata = handler_call_details.invocation_metadata or ()
         tracer = self._tracer
+        exporting = self._exporting
+
+        async def handler_itself(_: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+            return handler
 
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            metadata = context.invocation_metadata() or ()
+            if exporting_spans():
+                recorded = await exporting.intercept_service(
+                    handler_itself, _CallDetails(method, metadata)
+                )
+                return await recorded.unary_unary(request, context)
             parent = extract_context(dict(metadata))
             span = tracer.start_span(method, context=parent, kind=trace.SpanKind.SERVER)
             token = otel_context.attach(trace.set_span_in_context(span, parent))
@@ -173,6 +184,43 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+class _CallDetails(grpc.HandlerCallDetails):
+    """What an interceptor is told of a call: its method and its metadata."""
+
+    def __init__(self, method: str, invocation_metadata: Sequence[tuple[str, Any]]) -> None:
+        self.method = method
+        self.invocation_metadata = invocation_metadata
+
+
+class _WrappingRegistrar:
+    """Stands in for the server while a generated `add_XServicer_to_server` registers a
+    service: each method's handler is wrapped once, and the server gets the wrapped
+    handlers only."""
+
+    def __init__(self, server: grpc.aio.Server, wrappers: Sequence[MethodWrapper]) -> None:
+        self._server = server
+        self._wrappers = wrappers
+        self.unwrapped: list[grpc.GenericRpcHandler] = []
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        # The same methods come again through add_registered_method_handlers, by name.
+        self.unwrapped.extend(handlers)
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        wrapped = {}
+        for name, handler in method_handlers.items():
+            for wrapper in reversed(self._wrappers):  # the first listed is the outermost
+                handler = wrapper.wrap(f"/{service_name}/{name}", handler)
+            wrapped[name] = handler
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service_name, wrapped),)
+        )
+        self._server.add_registered_method_handlers(service_name, wrapped)
+        self.unwrapped.clear()
 
 
 class GrpcServer:
@@ -232,7 +280,7 @@ def build_server(
     service_names: Sequence[str],
     *,
     host: str = "0.0.0.0",
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    wrappers: Sequence[MethodWrapper] = (),
     options: Sequence[tuple[str, Any]] = (),
     share_port: bool = False,
 ) -> GrpcServer:
@@ -240,23 +288,29 @@ def build_server(
 
     `servicers`: (add_XServiceServicer_to_server, servicer) pairs.
     `service_names`: their full names (e.g. "bizclub.membership.v1.MembershipService"),
-    for health and reflection. `interceptors` run inside the built-in ones,
-    which are, outermost first: OpenTelemetry span, error mapping. So an
-    authorisation interceptor passed here is traced, and its DomainErrors are
-    not mapped (it should abort itself).
+    for health and reflection. `wrappers` wrap each of the servicers' methods inside the
+    built-in ones, which are, outermost first: OpenTelemetry span, error mapping. So an
+    access check passed here is traced, and its DomainErrors are not mapped (it should
+    abort itself). Health and reflection are served as they are: public, and a probe
+    every few seconds needs no span.
     Port 0 picks a free port; read it from `GrpcServer.port`.
     `share_port`: a worker process, listening on the port with its siblings (SO_REUSEPORT:
     the kernel spreads connections over them); the supervisor checked the port was free.
     Raises PortUnavailableError naming the address if it cannot be bound.
     """
     server = grpc.aio.server(
-        interceptors=[TracingInterceptor(), ErrorMappingInterceptor(), *interceptors],
         # gRPC sets SO_REUSEPORT by default on Linux, so a second server on a
         # taken port would bind silently and share its traffic; refuse instead.
         options=[("grpc.so_reuseport", 1 if share_port else 0), *options],
     )
+    registrar = _WrappingRegistrar(server, [Tracing(), ErrorMapping(), *wrappers])
     for add_to_server, servicer in servicers:
-        add_to_server(servicer, server)
+        add_to_server(servicer, registrar)
+        if registrar.unwrapped:
+            raise RuntimeError(
+                f"{add_to_server.__qualname__} registers no methods by name, so they "
+                "cannot be wrapped; regenerate it with grpcio-tools 1.62 or later"
+            )
 
     health = grpc_health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

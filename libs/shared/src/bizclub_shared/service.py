@@ -23,7 +23,7 @@ from faststream.kafka import KafkaBroker
 from bizclub_shared import migrations as schema
 from bizclub_shared.audit import AUDIT_SERVICE_NAME, AuditApi
 from bizclub_shared.auth import (
-    AccessInterceptor,
+    AccessControl,
     AccessPolicy,
     Role,
     ServiceToken,
@@ -110,7 +110,7 @@ class ServiceRuntime:
             ],
             [*service_names, AUDIT_SERVICE_NAME],
             host=self.settings.grpc_host,
-            interceptors=[AccessInterceptor(self.keys, {**policy, **audit_policy})],
+            wrappers=[AccessControl(self.keys, {**policy, **audit_policy})],
             options=[("grpc.max_receive_message_length", self.settings.grpc_max_request_bytes)],
             share_port=self.settings.worker_index is not None,
         )

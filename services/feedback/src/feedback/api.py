@@ -5,7 +5,7 @@ transaction); reads use their own sessions. Who is a member, and in which provin
 and cluster, comes from feedback's own copy of membership's events, read inside the
 write operation, so a check and the write it allows see the same state.
 
-Access control is the shared interceptor's job (a per-service policy table over the
+Access control is the shared access check's job (a per-service policy table over the
 caller's token): every province-scoped request here names its province
 (`province_code`, `from_province_code`) or a `ViewerScope`, or is keyed by a member
 or record whose province the handler resolves. Which problem reports a viewer sees is

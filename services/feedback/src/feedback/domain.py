@@ -436,7 +436,7 @@ class Scope:
 
     Central sees the escalated reports of every province (its queue); a province office
     sees every report of its province, escalated ones included, and acts on those still
-    in its queue. Until the access-control interceptor supplies the caller's scope from
+    in its queue. Until the access check supplies the caller's scope from
     their token, the request states it (ViewerScope).
     """
 

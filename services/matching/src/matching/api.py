@@ -3,8 +3,8 @@
 Writes run through the group-commit writer (rows and outbox events in one
 transaction); reads use their own sessions. Scoring runs in the read thread, off
 the event loop and outside the write lock; only the suggestions it chose are
-written. Domain errors become statuses with field details in the error-mapping
-interceptor.
+written. Domain errors become statuses with field details in the shared error
+mapping.
 """
 
 from __future__ import annotations

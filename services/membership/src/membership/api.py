@@ -2,7 +2,7 @@
 
 Writes run through the group-commit writer (rows and outbox events in one
 transaction); reads use their own sessions. Domain errors become statuses with
-field details in the error-mapping interceptor.
+field details in the shared error mapping.
 """
 
 from __future__ import annotations

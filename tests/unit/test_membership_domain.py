@@ -11,6 +11,7 @@ import pytest
 from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import events_pb2, membership_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.validation import to_common_era
 from membership import domain
 
@@ -227,7 +228,7 @@ def test_lifecycle_applied_active_suspended_active_left_records_each_event() -> 
         cluster_code="textiles",
         enterprise_type=membership_pb2.ENTERPRISE_TYPE_COMMUNITY_ENTERPRISE,
         resolution="มติที่ประชุมคณะกรรมการ 3/2568",
-        occurred_at=domain.timestamp(NOW),
+        occurred_at=to_timestamp(NOW),
     )
     assert (suspended.member_id, suspended.province_code, suspended.reason) == (
         member.member_id,
@@ -296,7 +297,7 @@ def test_change_cluster_records_from_and_to() -> None:
         province_code="TH-41",
         from_cluster_code="textiles",
         to_cluster_code="food",
-        occurred_at=domain.timestamp(LATER),
+        occurred_at=to_timestamp(LATER),
     )
 
 
@@ -354,7 +355,7 @@ def test_appoint_returns_the_appointment_and_committee_member_appointed() -> Non
         cluster_code="textiles",
         term_start=common_pb2.Date(year=2025, month=1, day=1),
         term_end=common_pb2.Date(year=2026, month=12, day=31),
-        occurred_at=domain.timestamp(NOW),
+        occurred_at=to_timestamp(NOW),
     )
 
 
@@ -448,7 +449,7 @@ def test_start_mentorship_records_mentorship_started() -> None:
         province_code="TH-41",
         mentor_member_id=mentor.member_id,
         mentee_member_id=mentee.member_id,
-        occurred_at=domain.timestamp(NOW),
+        occurred_at=to_timestamp(NOW),
     )
 
 
@@ -501,7 +502,7 @@ def test_end_mentorship_records_mentorship_ended_once() -> None:
         province_code="TH-41",
         mentor_member_id=mentor.member_id,
         mentee_member_id=mentee.member_id,
-        occurred_at=domain.timestamp(LATER),
+        occurred_at=to_timestamp(LATER),
     )
     with pytest.raises(FailedPrecondition) as caught:
         domain.end_mentorship(mentorship, LATER + timedelta(days=1))

@@ -170,3 +170,14 @@ def test_thai_id_checksum_valid() -> None:
 )
 def test_thai_id_checksum_invalid(digits: str) -> None:
     assert not thai_id_checksum_ok(digits)
+
+
+def test_thai_id_checksum_accepts_exactly_the_check_digit_of_the_rule() -> None:
+    # The rule as the Department of Provincial Administration states it, digit by digit.
+    rng = random.Random(13)
+    for _ in range(500):
+        body = "".join(rng.choice("0123456789") for _ in range(12))
+        total = sum(int(d) * (13 - i) for i, d in enumerate(body))
+        expected = (11 - total % 11) % 10
+        accepted = [check for check in "0123456789" if thai_id_checksum_ok(body + check)]
+        assert accepted == [str(expected)]

@@ -13,7 +13,6 @@ from typing import Any
 
 import grpc
 from bizclub.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import JSON, Column, Index, select
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
@@ -23,6 +22,7 @@ from bizclub_shared.db import Database, UTCDateTime, utcnow
 from bizclub_shared.errors import FieldViolations
 from bizclub_shared.ids import new_id
 from bizclub_shared.paging import decode_cursor, encode_cursor, page_size
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.validation import check_province
 
 __all__ = ["AUDIT_SERVICE_NAME", "AuditApi", "AuditRecord", "audit_row"]
@@ -59,12 +59,6 @@ def audit_row(call: CallContext, events: list[dict[str, Any]]) -> dict[str, Any]
         "province_code": province,
         "events": [f"{e['event_type']} {e['key']}" for e in events],
     }
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 class AuditApi(audit_service_pb2_grpc.AuditServiceServicer):
@@ -110,7 +104,7 @@ class AuditApi(audit_service_pb2_grpc.AuditServiceServicer):
             reply.records.append(
                 audit_service_pb2.AuditRecord(
                     audit_id=row.audit_id,
-                    recorded_at=_timestamp(row.recorded_at),
+                    recorded_at=to_timestamp(row.recorded_at),
                     subject=row.subject,
                     role=row.role,
                     caller_provinces=row.caller_provinces,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import operator
 import re
 import unicodedata
 
@@ -34,7 +35,7 @@ __all__ = [
 
 # Invisible characters that make equal-looking strings compare unequal:
 # ZWSP, ZWNJ, ZWJ, word joiner, BOM. Thai needs none of them.
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -76,7 +77,8 @@ def normalize(text: str) -> str:
     order (e.g. NIKHAHIT + SARA AA "ํา" -> SARA AM "ำ", tone mark before vowel),
     doubled vowels and tone marks, and marks dangling at the start of a word.
     """
-    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
+    # A pattern, not str.translate: translate costs about 2 us on any non-ASCII text.
+    text = _ZERO_WIDTH.sub("", unicodedata.normalize("NFC", text))
     text = _WHITESPACE.sub(" ", text).strip()
     if not _THAI_CHAR.search(text) or not _THAI_RULES_APPLY.search(text):
         return text  # nothing PyThaiNLP's rules would change
@@ -225,5 +227,11 @@ def thai_id_checksum_ok(digits: str) -> bool:
     """
     if len(digits) != 13 or not (digits.isascii() and digits.isdigit()):
         return False
-    total = sum(int(d) * weight for d, weight in zip(digits[:12], range(13, 1, -1), strict=True))
-    return (11 - total % 11) % 10 == int(digits[12])
+    # On the ASCII codes (digit + 48), the 48s taken off once: a fifth of int() per digit.
+    codes = digits.encode()
+    total = sum(map(operator.mul, codes[:12], _ID_WEIGHTS)) - _ID_CODE_OFFSET
+    return (11 - total % 11) % 10 == codes[12] - 48
+
+
+_ID_WEIGHTS = range(13, 1, -1)
+_ID_CODE_OFFSET = 48 * sum(_ID_WEIGHTS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from bizclub.analytics.v1 import analytics_service_pb2 as an
@@ -21,8 +20,8 @@ from bizclub_shared.db import Database
 from bizclub_shared.errors import FieldViolations, NotFound
 from bizclub_shared.paging import decode_cursor, encode_cursor, page_size
 from bizclub_shared.thai_text import to_common_era_year
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.validation import check_province, require_id
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.orm import Session
 
 from analytics import domain, store
@@ -99,12 +98,6 @@ def period_proto(period: domain.Period) -> an.Period:
     if period.end is not None:
         proto.end_month.CopyFrom(month_proto(period.end))
     return proto
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def scope_proto(scope: domain.Scope) -> an.Scope:
@@ -214,9 +207,9 @@ def rebuild_status_proto(row: store.GenerationRow | None, active: int) -> an.Reb
     status.records_read = row.records_read
     status.records_total = row.records_total
     status.error = row.error
-    status.started_at.CopyFrom(timestamp(row.started_at))
+    status.started_at.CopyFrom(to_timestamp(row.started_at))
     if row.finished_at is not None:
-        status.finished_at.CopyFrom(timestamp(row.finished_at))
+        status.finished_at.CopyFrom(to_timestamp(row.finished_at))
     return status
 
 
@@ -539,7 +532,7 @@ class AnalyticsApi(analytics_service_pb2_grpc.AnalyticsServiceServicer):
                 problems_reported=len(by_type.get("IssueReported", {})),
                 entries=[
                     an.MemberHistoryEntry(
-                        occurred_at=timestamp(e.occurred_at),
+                        occurred_at=to_timestamp(e.occurred_at),
                         event_type=e.event_type,
                         subject_id=e.subject_id,
                         value=money(e.value_satang),
@@ -548,7 +541,7 @@ class AnalyticsApi(analytics_service_pb2_grpc.AnalyticsServiceServicer):
                 ],
             )
             if member.registered_at is not None:
-                response.registered_at.CopyFrom(timestamp(member.registered_at))
+                response.registered_at.CopyFrom(to_timestamp(member.registered_at))
             return response
 
         return await self._db.read(read)

@@ -30,6 +30,7 @@ from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import AlreadyExists, FailedPrecondition, FieldViolations, NotFound
 from bizclub_shared.ids import new_id
 from bizclub_shared.paging import MAX_PAGE, page_size
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.topics import FEEDBACK
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
 from bizclub_shared.validation import check_province, clean_text, require_id
@@ -42,7 +43,7 @@ from feedback import domain, store
 fs = feedback_service_pb2
 fp = feedback_pb2
 Clock = Callable[[], datetime]
-ts = domain.timestamp
+ts = to_timestamp
 
 
 def emit_all(uow: UnitOfWork, key: str, province: str, events: list[Message]) -> None:

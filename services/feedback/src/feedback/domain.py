@@ -21,6 +21,7 @@ from bizclub.feedback.v1 import events_pb2, feedback_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument, NotFound
 from bizclub_shared.ids import new_id
 from bizclub_shared.thai_text import to_common_era_year
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.validation import (
     check_enums,
     check_money,
@@ -29,7 +30,6 @@ from bizclub_shared.validation import (
     to_common_era,
 )
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 fp = feedback_pb2
 
@@ -52,12 +52,6 @@ CLUSTER_CODE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 ACTIVE = "active"
 MEMBER_STATUSES = ("applied", ACTIVE, "suspended", "left")
 REPORTING = (ACTIVE, "suspended")
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
 
 
 def local_today(now: datetime) -> date:
@@ -523,7 +517,7 @@ class Issue:
                 member_id=member_id,
                 category=category,  # type: ignore[arg-type]
                 severity=severity,  # type: ignore[arg-type]
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
         return issue
@@ -557,7 +551,7 @@ class Issue:
         overdue = self.overdue(now)
         self.status = to
         self.history.append(Step(to, actor_id, note_th, now))
-        at = timestamp(now)
+        at = to_timestamp(now)
         if to in (ACKNOWLEDGED, IN_PROGRESS) and self.acknowledged_at is None:
             self.acknowledged_at = now
         if to == ACKNOWLEDGED:
@@ -566,7 +560,7 @@ class Issue:
                     issue_id=self.issue_id,
                     province_code=self.province_code,
                     actor_id=actor_id,
-                    reported_at=timestamp(self.reported_at),
+                    reported_at=to_timestamp(self.reported_at),
                     occurred_at=at,
                 )
             )
@@ -592,7 +586,7 @@ class Issue:
                     actor_id=actor_id,
                     category=self.category,  # type: ignore[arg-type]
                     level=self.level,  # type: ignore[arg-type]
-                    reported_at=timestamp(self.reported_at),
+                    reported_at=to_timestamp(self.reported_at),
                     occurred_at=at,
                 )
             )
@@ -881,7 +875,7 @@ def report_submitted(
         cluster_code=member.cluster_code,
         month=month_proto(month),
         figures=figures.to_proto(),
-        occurred_at=timestamp(now),
+        occurred_at=to_timestamp(now),
     )
 
 
@@ -909,5 +903,5 @@ def revise(
         revision=revision,
         previous=previous.to_proto(),
         current=current.to_proto(),
-        occurred_at=timestamp(now),
+        occurred_at=to_timestamp(now),
     )

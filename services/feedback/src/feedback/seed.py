@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from bizclub.common.v1 import common_pb2
 from bizclub.feedback.v1 import feedback_pb2, feedback_service_pb2
+from bizclub_shared.timestamps import to_timestamp
 
 from feedback import domain
 from feedback.api import FeedbackApi
@@ -201,7 +202,7 @@ async def seed_meetings(api: FeedbackApi, members: list[tuple[str, str]], today:
     food = [m for m, c in members if c == "food"][:6] or [members[0][0]]
     agri = [m for m, c in members if c == "agriculture"][:6] or [members[1][0]]
     held_day = today - timedelta(days=20)
-    start = domain.timestamp(datetime(held_day.year, held_day.month, held_day.day, 2, tzinfo=UTC))
+    start = to_timestamp(datetime(held_day.year, held_day.month, held_day.day, 2, tzinfo=UTC))
     meeting = (
         await api.ScheduleMeeting(
             fs.ScheduleMeetingRequest(
@@ -266,9 +267,7 @@ async def seed_meetings(api: FeedbackApi, members: list[tuple[str, str]], today:
             kind=fp.MEETING_KIND_NETWORK,
             title_th="ประชุมใหญ่เครือข่าย MOC Biz Club อุดรธานี ประจำเดือน",
             venue_th="โรงแรมในตัวเมืองอุดรธานี",
-            start_time=domain.timestamp(
-                datetime(ahead.year, ahead.month, ahead.day, 2, tzinfo=UTC)
-            ),
+            start_time=to_timestamp(datetime(ahead.year, ahead.month, ahead.day, 2, tzinfo=UTC)),
             agenda_th=["รายงานผลการดำเนินงานของแต่ละคลัสเตอร์", "ปัญหาอุปสรรคที่ค้างอยู่"],
         ),
         None,

@@ -33,6 +33,7 @@ from bizclub_shared.errors import (
 )
 from bizclub_shared.ids import new_id
 from bizclub_shared.paging import MAX_PAGE, decode_cursor, encode_cursor, page_size, rows_after
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.topics import MATCHING
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
 from bizclub_shared.validation import check_province, clean_text, require_id
@@ -61,7 +62,7 @@ def buyer_to_proto(row: store.BuyerRow | domain.Buyer) -> mp.Buyer:
         kind=row.kind,  # type: ignore[arg-type]
         name_th=row.name_th,
         name_en=row.name_en,
-        registered_at=domain.timestamp(row.registered_at),
+        registered_at=to_timestamp(row.registered_at),
     )
 
 
@@ -77,7 +78,7 @@ def need_to_proto(need: domain.Need) -> mp.Need:
         min_otop_stars=need.min_otop_stars,
         delivery_regions=need.delivery_regions,  # type: ignore[arg-type]
         open_to_province_codes=need.open_to_province_codes,
-        published_at=domain.timestamp(need.published_at),
+        published_at=to_timestamp(need.published_at),
     )
     if need.volume:
         proto.volume.CopyFrom(domain.quantity_proto(need.volume))
@@ -86,7 +87,7 @@ def need_to_proto(need: domain.Need) -> mp.Need:
     if need.deadline:
         proto.deadline.CopyFrom(domain.date_proto(need.deadline))
     if need.closed_at:
-        proto.closed_at.CopyFrom(domain.timestamp(need.closed_at))
+        proto.closed_at.CopyFrom(to_timestamp(need.closed_at))
         proto.closed_reason = need.closed_reason
     return proto
 
@@ -105,7 +106,7 @@ def offer_to_proto(offer: domain.Offer) -> mp.Offer:
         certifications=offer.certifications,  # type: ignore[arg-type]
         otop_stars=offer.otop_stars,
         active=offer.active,
-        updated_at=domain.timestamp(offer.updated_at),
+        updated_at=to_timestamp(offer.updated_at),
     )
     if offer.capacity:
         proto.capacity.CopyFrom(domain.quantity_proto(offer.capacity))
@@ -131,7 +132,7 @@ def suggestion_to_proto(s: domain.Suggestion) -> mp.MatchSuggestion:
 
 
 def slot_proto(slot: domain.Slot) -> mp.TimeSlot:
-    return mp.TimeSlot(start_time=domain.timestamp(slot.start), end_time=domain.timestamp(slot.end))
+    return mp.TimeSlot(start_time=to_timestamp(slot.start), end_time=to_timestamp(slot.end))
 
 
 def event_to_proto(row: store.MatchingEventRow) -> mp.MatchingEvent:
@@ -144,7 +145,7 @@ def event_to_proto(row: store.MatchingEventRow) -> mp.MatchingEvent:
         slots=[slot_proto(s) for s in store.slots_of(row)],
         table_codes=row.table_codes,
         booth_codes=row.booth_codes,
-        created_at=domain.timestamp(row.created_at),
+        created_at=to_timestamp(row.created_at),
     )
 
 
@@ -206,7 +207,7 @@ def deal_to_proto(row: store.DealRow) -> mp.Deal:
         matching_event_id=row.matching_event_id,
         order_value=money(row.order_value_satang),
         repeats=row.repeats,
-        signed_at=domain.timestamp(row.signed_at),
+        signed_at=to_timestamp(row.signed_at),
     )
 
 
@@ -276,7 +277,7 @@ def place_pending(
                 slot_index=placement.slot,
                 slot=slot_proto(slots[placement.slot]),
                 table_code=placement.table,
-                occurred_at=domain.timestamp(now),
+                occurred_at=to_timestamp(now),
             ),
             event.province_code,
         )
@@ -716,7 +717,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
                         buyer_id=row.buyer_id,
                         member_id=row.member_id,
                         withdrawn_side=side,  # type: ignore[arg-type]
-                        occurred_at=domain.timestamp(now),
+                        occurred_at=to_timestamp(now),
                     ),
                     event.province_code,
                 )
@@ -846,7 +847,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
                     priority=priority,
                     need_id=need_id,
                     offer_id=offer_id,
-                    occurred_at=domain.timestamp(now),
+                    occurred_at=to_timestamp(now),
                 ),
                 event.province_code,
             )
@@ -918,7 +919,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
             happened.member_id = row.member_id
             happened.member_province_code = member.province_code
             happened.cluster_code = member.cluster_code
-            happened.occurred_at.CopyFrom(domain.timestamp(now))
+            happened.occurred_at.CopyFrom(to_timestamp(now))
             uow.emit(MATCHING, row.matching_event_id, happened, event.province_code)
             return meeting_to_proto(row, store.slots_of(event))
 
@@ -979,7 +980,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
                     matching_event_id=event_id,
                     order_value=money(facts.value_satang),
                     repeats=facts.repeats,
-                    occurred_at=domain.timestamp(now),
+                    occurred_at=to_timestamp(now),
                 ),
                 member.province_code,
             )
@@ -1027,7 +1028,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
                     cluster_code=member.cluster_code,
                     sales=money(sales),
                     total_sales=money(total),
-                    occurred_at=domain.timestamp(now),
+                    occurred_at=to_timestamp(now),
                 ),
                 event.province_code,
             )

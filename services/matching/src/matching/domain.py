@@ -25,6 +25,7 @@ from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidAr
 from bizclub_shared.ids import new_id
 from bizclub_shared.provinces import PROVINCES
 from bizclub_shared.thai_text import normalize, search_terms
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.validation import (
     check_enums,
     check_money,
@@ -32,7 +33,6 @@ from bizclub_shared.validation import (
     clean_text,
     to_common_era,
 )
-from google.protobuf.timestamp_pb2 import Timestamp
 from rank_bm25 import BM25Okapi
 
 mp = matching_pb2
@@ -55,12 +55,6 @@ THAI_TIME = timezone(timedelta(hours=7), "ICT")
 
 def thai_today(now: datetime) -> date:
     return now.astimezone(THAI_TIME).date()
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
 
 
 _OFFER_NAMESPACE = uuid.UUID("6f1d2c3e-5a4b-4c8d-9e0f-0a1b2c3d4e5f")
@@ -239,7 +233,7 @@ class Buyer:
             kind=self.kind,  # type: ignore[arg-type]
             name_th=self.name_th,
             name_en=self.name_en,
-            occurred_at=timestamp(self.registered_at),
+            occurred_at=to_timestamp(self.registered_at),
         )
 
 
@@ -327,7 +321,7 @@ class Need:
             buyer_id=self.buyer_id,
             province_code=self.province_code,
             reason=reason,
-            occurred_at=timestamp(now),
+            occurred_at=to_timestamp(now),
         )
 
     def required(self) -> set[int]:
@@ -356,7 +350,7 @@ class Need:
             min_otop_stars=self.min_otop_stars,
             delivery_regions=self.delivery_regions,  # type: ignore[arg-type]
             open_to_province_codes=self.open_to_province_codes,
-            occurred_at=timestamp(self.published_at),
+            occurred_at=to_timestamp(self.published_at),
         )
         if self.volume:
             event.volume.CopyFrom(quantity_proto(self.volume))
@@ -502,7 +496,7 @@ class Offer:
             description=self.description,
             certifications=self.certifications,  # type: ignore[arg-type]
             otop_stars=self.otop_stars,
-            occurred_at=timestamp(now),
+            occurred_at=to_timestamp(now),
         )
         if self.capacity:
             event.capacity.CopyFrom(quantity_proto(self.capacity))
@@ -1686,7 +1680,7 @@ def suggested_event(s: Suggestion, now: datetime) -> events_pb2.MatchSuggested:
         province_code=s.offer.province_code,
         cluster_code=s.offer.cluster_code,
         score=s.breakdown(),
-        occurred_at=timestamp(now),
+        occurred_at=to_timestamp(now),
     )
 
 

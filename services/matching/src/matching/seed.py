@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from bizclub.common.v1 import common_pb2
 from bizclub.matching.v1 import matching_pb2, matching_service_pb2
 from bizclub_shared.db import Database, utcnow
+from bizclub_shared.timestamps import to_timestamp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -272,8 +273,8 @@ async def fill_in_offers(api: MatchingApi) -> None:
 def _slots(day: datetime, count: int, minutes: int) -> list[mp.TimeSlot]:
     return [
         mp.TimeSlot(
-            start_time=domain.timestamp(day + timedelta(minutes=i * minutes)),
-            end_time=domain.timestamp(day + timedelta(minutes=(i + 1) * minutes)),
+            start_time=to_timestamp(day + timedelta(minutes=i * minutes)),
+            end_time=to_timestamp(day + timedelta(minutes=(i + 1) * minutes)),
         )
         for i in range(count)
     ]

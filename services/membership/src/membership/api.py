@@ -23,6 +23,7 @@ from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import AlreadyExists, FieldViolations, InvalidArgument, NotFound
 from bizclub_shared.paging import MAX_PAGE
 from bizclub_shared.provinces import PROVINCES
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.topics import MEMBERSHIP
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
 from bizclub_shared.validation import check_province, clean_text, require_id, to_common_era
@@ -52,12 +53,12 @@ def member_to_proto(
             satang=row.baseline_revenue_satang, currency_code="THB"
         ),
         status=row.status,  # type: ignore[arg-type]
-        registered_at=domain.timestamp(row.registered_at),
+        registered_at=to_timestamp(row.registered_at),
     )
     if row.approved_at:
-        member.approved_at.CopyFrom(domain.timestamp(row.approved_at))
+        member.approved_at.CopyFrom(to_timestamp(row.approved_at))
     if row.updated_at:
-        member.updated_at.CopyFrom(domain.timestamp(row.updated_at))
+        member.updated_at.CopyFrom(to_timestamp(row.updated_at))
     if contact is not None:
         caller = current_caller()
         # Reads run with the caller's context; writes answer officers of the province
@@ -100,10 +101,10 @@ def mentorship_to_proto(row: store.MentorshipRow | domain.Mentorship) -> members
         mentor_member_id=row.mentor_member_id,
         mentee_member_id=row.mentee_member_id,
         focus=row.focus,
-        started_at=domain.timestamp(row.started_at),
+        started_at=to_timestamp(row.started_at),
     )
     if row.ended_at:
-        proto.ended_at.CopyFrom(domain.timestamp(row.ended_at))
+        proto.ended_at.CopyFrom(to_timestamp(row.ended_at))
     return proto
 
 
@@ -176,7 +177,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
                     name_th=name_th,
                     name_en=name_en,
                     clusters=proto.clusters,
-                    occurred_at=domain.timestamp(utcnow()),
+                    occurred_at=to_timestamp(utcnow()),
                 ),
                 province,
             )
@@ -212,7 +213,7 @@ class MembershipApi(membership_service_pb2_grpc.MembershipServiceServicer):
                 events_pb2.ClusterAdded(
                     province_code=province,
                     cluster=membership_pb2.Cluster(**cluster.__dict__),
-                    occurred_at=domain.timestamp(utcnow()),
+                    occurred_at=to_timestamp(utcnow()),
                 ),
                 province,
             )

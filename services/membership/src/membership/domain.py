@@ -14,6 +14,7 @@ from bizclub.common.v1 import common_pb2
 from bizclub.membership.v1 import events_pb2, membership_pb2, membership_service_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations, InvalidArgument
 from bizclub_shared.ids import new_id
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.validation import (
     check_money,
     check_province,
@@ -21,7 +22,6 @@ from bizclub_shared.validation import (
     clean_text,
 )
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 Status = membership_pb2.MemberStatus
 EnterpriseType = membership_pb2.EnterpriseType
@@ -53,13 +53,8 @@ MAX_REASON = 1000
 MAX_EMAIL = 200
 CLUSTER_CODE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 PHONE = re.compile(r"^(\+66|0)\d{8,9}$")
+PHONE_SEPARATORS = re.compile(r"[\s-]")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
 
 
 # --- checks shared by several requests ---------------------------------------------
@@ -127,7 +122,9 @@ def masked(contact: Contact) -> Contact:
 
 def personal_data_erased(member: Member, now: datetime) -> Message:
     return events_pb2.MemberPersonalDataErased(
-        member_id=member.member_id, province_code=member.province_code, occurred_at=timestamp(now)
+        member_id=member.member_id,
+        province_code=member.province_code,
+        occurred_at=to_timestamp(now),
     )
 
 
@@ -179,7 +176,7 @@ class Member:
                 baseline_monthly_revenue=common_pb2.Money(
                     satang=member.baseline_revenue_satang, currency_code="THB"
                 ),
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
         return member
@@ -203,7 +200,7 @@ class Member:
                 cluster_code=self.cluster_code,
                 enterprise_type=self.enterprise_type,  # type: ignore[arg-type]
                 resolution=resolution,
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
 
@@ -215,7 +212,7 @@ class Member:
                 member_id=self.member_id,
                 province_code=self.province_code,
                 reason=reason,
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
 
@@ -227,7 +224,7 @@ class Member:
                 member_id=self.member_id,
                 province_code=self.province_code,
                 reason=reason,
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
 
@@ -239,7 +236,7 @@ class Member:
                 member_id=self.member_id,
                 province_code=self.province_code,
                 reason=reason,
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
 
@@ -256,7 +253,7 @@ class Member:
                 province_code=self.province_code,
                 from_cluster_code=previous,
                 to_cluster_code=cluster_code,
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
 
@@ -329,7 +326,7 @@ def validate_registration(
 
 def validate_contact(v: FieldViolations, contact: membership_pb2.Contact) -> Contact:
     full_name = clean_text(v, "contact.full_name", contact.full_name, required=True, limit=MAX_NAME)
-    phone = re.sub(r"[\s-]", "", contact.phone)
+    phone = PHONE_SEPARATORS.sub("", contact.phone)
     if phone and not PHONE.match(phone):
         v.add("contact.phone", "must be a Thai number such as 081-234-5678 or +66812345678")
     email = contact.email.strip()
@@ -430,7 +427,7 @@ def appoint(
             year=term_start.year, month=term_start.month, day=term_start.day
         ),
         term_end=common_pb2.Date(year=term_end.year, month=term_end.month, day=term_end.day),
-        occurred_at=timestamp(now),
+        occurred_at=to_timestamp(now),
     )
     return appointment, event
 
@@ -488,7 +485,7 @@ def start_mentorship(
         province_code=mentorship.province_code,
         mentor_member_id=mentor.member_id,
         mentee_member_id=mentee.member_id,
-        occurred_at=timestamp(now),
+        occurred_at=to_timestamp(now),
     )
     return mentorship, event
 
@@ -502,5 +499,5 @@ def end_mentorship(mentorship: Mentorship, now: datetime) -> Message:
         province_code=mentorship.province_code,
         mentor_member_id=mentorship.mentor_member_id,
         mentee_member_id=mentorship.mentee_member_id,
-        occurred_at=timestamp(now),
+        occurred_at=to_timestamp(now),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -112,9 +113,16 @@ TABLES = [
 ]
 
 
+# Characters _compact always keeps: Thai letters, vowels, marks and digits; a-z, 0-9.
+# Most words hold nothing else, and one search for anything else decides that.
+_NOT_PLAIN = re.compile("[^\u0e01-\u0e2e\u0e30-\u0e3a\u0e40-\u0e4e\u0e50-\u0e59a-z0-9]")
+
+
 @functools.lru_cache(maxsize=65536)  # a network's names share most of their words
 def _compact(text: str) -> str:
     """Letters, digits and Thai marks only: punctuation never decides a match."""
+    if not _NOT_PLAIN.search(text):
+        return text
     return "".join(ch for ch in text if ch.isalnum() or unicodedata.category(ch)[0] == "M")
 
 

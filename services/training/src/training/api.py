@@ -22,6 +22,7 @@ from bizclub_shared.db import Database, utcnow
 from bizclub_shared.errors import AlreadyExists, FailedPrecondition, FieldViolations
 from bizclub_shared.paging import MAX_PAGE, page_size
 from bizclub_shared.provinces import PROVINCES
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.topics import TRAINING
 from bizclub_shared.unit_of_work import UnitOfWork, Writer
 from bizclub_shared.validation import check_province, clean_text, require_id, to_common_era
@@ -66,8 +67,8 @@ def session_to_proto(session: domain.Session, counts: tuple[int, int]) -> traini
         target_cluster_codes=session.target_cluster_codes,
         venue_th=session.venue_th,
         online_url=session.online_url,
-        start_time=domain.timestamp(session.start_at),
-        end_time=domain.timestamp(session.end_at),
+        start_time=to_timestamp(session.start_at),
+        end_time=to_timestamp(session.end_at),
         local_start=domain.format_local(session.start_at),
         local_end=domain.format_local(session.end_at),
         trainers=[trainer_to_proto(t) for t in session.trainers],
@@ -78,7 +79,7 @@ def session_to_proto(session: domain.Session, counts: tuple[int, int]) -> traini
         confirmed_count=counts[0],
         waitlisted_count=counts[1],
         cancel_reason=session.cancel_reason,
-        created_at=domain.timestamp(session.created_at),
+        created_at=to_timestamp(session.created_at),
     )
 
 
@@ -101,13 +102,13 @@ def enrollment_to_proto(
         waitlist_position=enrollment.waitlist_position,
         attended_hours=domain.hours_of(enrollment.attended_minutes),
         cancellation_reason=enrollment.cancellation_reason,  # type: ignore[arg-type]
-        enrolled_at=domain.timestamp(enrollment.enrolled_at),
+        enrolled_at=to_timestamp(enrollment.enrolled_at),
         certificate_no=enrollment.certificate_no,
     )
     for name in ("confirmed_at", "cancelled_at", "completed_at"):
         moment = getattr(enrollment, name)
         if moment is not None:
-            getattr(proto, name).CopyFrom(domain.timestamp(moment))
+            getattr(proto, name).CopyFrom(to_timestamp(moment))
     return proto
 
 
@@ -126,13 +127,13 @@ def project_to_proto(project: domain.ProductProject) -> training_pb2.ProductProj
         before=project.before.to_proto(),
         outcome=project.outcome,  # type: ignore[arg-type]
         outcome_note_th=project.outcome_note_th,
-        started_at=domain.timestamp(project.started_at),
-        updated_at=domain.timestamp(project.updated_at),
+        started_at=to_timestamp(project.started_at),
+        updated_at=to_timestamp(project.updated_at),
     )
     if project.after is not None:
         proto.after.CopyFrom(project.after.to_proto())
     if project.completed_at is not None:
-        proto.completed_at.CopyFrom(domain.timestamp(project.completed_at))
+        proto.completed_at.CopyFrom(to_timestamp(project.completed_at))
     return proto
 
 

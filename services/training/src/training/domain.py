@@ -20,6 +20,7 @@ from bizclub.training.v1 import events_pb2, training_pb2, training_service_pb2
 from bizclub_shared.errors import FailedPrecondition, FieldViolations
 from bizclub_shared.ids import new_id
 from bizclub_shared.thai_text import has_control_characters, normalize, parse_date
+from bizclub_shared.timestamps import to_timestamp
 from bizclub_shared.validation import check_province, clean_text
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -99,12 +100,6 @@ THAI_MONTHS = [
     "พฤศจิกายน",
     "ธันวาคม",
 ]
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
 
 
 # --- time as officers read and type it ------------------------------------------------
@@ -438,14 +433,14 @@ class Session:
                 kind=session.kind,  # type: ignore[arg-type]
                 title_th=session.title_th,
                 target_cluster_codes=session.target_cluster_codes,
-                start_time=timestamp(session.start_at),
-                end_time=timestamp(session.end_at),
+                start_time=to_timestamp(session.start_at),
+                end_time=to_timestamp(session.end_at),
                 capacity=session.capacity,
                 hours=hours_of(session.minutes),
                 completion_hours=hours_of(session.completion_minutes),
                 online=bool(session.online_url),
                 mentor_member_id=session.mentor_member_id,
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
         return session
@@ -482,7 +477,7 @@ class Session:
                 province_code=self.province_code,
                 reason=reason,
                 cancelled_enrollments=len(active),
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
         for enrollment in active:
@@ -598,7 +593,7 @@ class Enrollment:
                     member_id=member.member_id,
                     cluster_code=cluster_code,
                     kind=session.kind,  # type: ignore[arg-type]
-                    occurred_at=timestamp(now),
+                    occurred_at=to_timestamp(now),
                 )
             )
         else:
@@ -610,7 +605,7 @@ class Enrollment:
                     member_id=member.member_id,
                     cluster_code=cluster_code,
                     waitlist_position=enrollment.waitlist_position,
-                    occurred_at=timestamp(now),
+                    occurred_at=to_timestamp(now),
                 )
             )
         return enrollment
@@ -636,7 +631,7 @@ class Enrollment:
                 member_id=self.member_id,
                 previous_status=previous,  # type: ignore[arg-type]
                 reason=reason,  # type: ignore[arg-type]
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
 
@@ -650,7 +645,7 @@ class Enrollment:
                 province_code=self.province_code,
                 member_id=self.member_id,
                 waitlist_position=self.waitlist_position,
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
 
@@ -681,7 +676,7 @@ class Enrollment:
                 member_id=self.member_id,
                 hours=hours_of(minutes),
                 attended_hours=hours_of(self.attended_minutes),
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
 
@@ -705,7 +700,7 @@ class Enrollment:
                 kind=session.kind,  # type: ignore[arg-type]
                 hours=hours_of(session.minutes),
                 certificate_no=certificate_no,
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
 
@@ -854,7 +849,7 @@ class ProductProject:
                 member_id=project.member_id,
                 session_id=project.session_id,
                 before=before.to_proto(),
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )
         return project
@@ -895,6 +890,6 @@ class ProductProject:
                 before=self.before.to_proto(),
                 after=after.to_proto(),
                 outcome=outcome,  # type: ignore[arg-type]
-                occurred_at=timestamp(now),
+                occurred_at=to_timestamp(now),
             )
         )

@@ -410,7 +410,7 @@ def main() -> int:
         help="only the Apache Kafka against embedded broker stage",
     )
     parser.add_argument(
-        "--matching-queries", type=int, default=50, help="suggestion calls timed per kind"
+        "--matching-queries", type=int, default=200, help="suggestion calls timed per kind"
     )
     args = parser.parse_args()
     # SIGTERM as Ctrl-C: the stages' cleanup runs (Apache Kafka is stopped, not left behind).

@@ -43,7 +43,6 @@ from feedback import domain, store
 fs = feedback_service_pb2
 fp = feedback_pb2
 Clock = Callable[[], datetime]
-ts = to_timestamp
 
 
 def emit_all(uow: UnitOfWork, key: str, province: str, events: list[Message]) -> None:
@@ -73,7 +72,7 @@ def survey_to_proto(row: store.SurveyRow, counts: tuple[int, int]) -> fp.Survey:
         closes_on=domain.date_proto(row.closes_on),
         recipient_count=counts[0],
         response_count=counts[1],
-        published_at=ts(row.published_at),
+        published_at=to_timestamp(row.published_at),
     )
 
 
@@ -93,22 +92,22 @@ def issue_to_proto(issue: domain.Issue, now: datetime) -> fp.Issue:
         status=issue.status,  # type: ignore[arg-type]
         level=issue.level,  # type: ignore[arg-type]
         overdue=issue.overdue(now),
-        reported_at=ts(issue.reported_at),
+        reported_at=to_timestamp(issue.reported_at),
         resolution_th=issue.resolution_th,
         history=[
             fp.IssueStep(
                 status=s.status,  # type: ignore[arg-type]
                 actor_id=s.actor_id,
                 note_th=s.note_th,
-                at=ts(s.at),
+                at=to_timestamp(s.at),
             )
             for s in issue.history
         ],
     )
     if issue.acknowledged_at is not None:
-        proto.acknowledged_at.CopyFrom(ts(issue.acknowledged_at))
+        proto.acknowledged_at.CopyFrom(to_timestamp(issue.acknowledged_at))
     if issue.resolved_at is not None:
-        proto.resolved_at.CopyFrom(ts(issue.resolved_at))
+        proto.resolved_at.CopyFrom(to_timestamp(issue.resolved_at))
     return proto
 
 
@@ -122,7 +121,7 @@ def announcement_to_proto(
         cluster_codes=row.cluster_codes,
         title_th=row.title_th,
         body_th=row.body_th,
-        published_at=ts(row.published_at),
+        published_at=to_timestamp(row.published_at),
         read_count=read_count,
         audience_count=audience_count,
     )
@@ -148,7 +147,7 @@ def item_to_proto(row: store.ActionItemRow, now: datetime) -> fp.ActionItem:
         overdue=domain.item_overdue(row.status, row.due_on, domain.local_today(now)),
     )
     if row.closed_at is not None:
-        proto.closed_at.CopyFrom(ts(row.closed_at))
+        proto.closed_at.CopyFrom(to_timestamp(row.closed_at))
     return proto
 
 
@@ -162,7 +161,7 @@ def meeting_to_proto(
         title_th=row.title_th,
         cluster_codes=row.cluster_codes,
         venue_th=row.venue_th,
-        start_time=ts(row.start_at),
+        start_time=to_timestamp(row.start_at),
         agenda_th=row.agenda_th,
         attendee_member_ids=row.attendee_member_ids,
         status=row.status,  # type: ignore[arg-type]
@@ -171,7 +170,7 @@ def meeting_to_proto(
         action_items=[item_to_proto(i, now) for i in items],
     )
     if row.held_at is not None:
-        proto.held_at.CopyFrom(ts(row.held_at))
+        proto.held_at.CopyFrom(to_timestamp(row.held_at))
     return proto
 
 
@@ -186,8 +185,8 @@ def report_to_proto(
         month=domain.month_proto(row.month),
         figures=store.figures_of(row).to_proto(),
         revision=row.revision,
-        submitted_at=ts(row.submitted_at),
-        updated_at=ts(row.updated_at),
+        submitted_at=to_timestamp(row.submitted_at),
+        updated_at=to_timestamp(row.updated_at),
         revisions=[revision_to_proto(r) for r in revisions or []],
     )
 
@@ -197,7 +196,7 @@ def revision_to_proto(row: store.MonthlyRevisionRow) -> fp.MonthlyReportRevision
         revision=row.revision,
         figures=store.figures_of(row).to_proto(),
         reason_th=row.reason_th,
-        recorded_at=ts(row.recorded_at),
+        recorded_at=to_timestamp(row.recorded_at),
     )
 
 
@@ -238,7 +237,7 @@ def publish_survey(
             recipient_count=len(recipients),
             opens_on=domain.date_proto(row.opens_on),
             closes_on=domain.date_proto(row.closes_on),
-            occurred_at=ts(now),
+            occurred_at=to_timestamp(now),
         ),
         row.province_code,
     )
@@ -385,12 +384,12 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
                     province_code=row.province_code,
                     member_id=member.member_id,
                     average_rating=domain.average_rating(questions, answers),
-                    occurred_at=ts(now),
+                    occurred_at=to_timestamp(now),
                 ),
                 row.province_code,
             )
             return fs.AnswerSurveyResponse(
-                survey_id=survey_id, member_id=member_id, answered_at=ts(now)
+                survey_id=survey_id, member_id=member_id, answered_at=to_timestamp(now)
             )
 
         return await self._writer.run(answer, "AnswerSurvey")
@@ -580,7 +579,7 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
                     province_codes=row.province_codes,
                     cluster_codes=row.cluster_codes,
                     title_th=row.title_th,
-                    occurred_at=ts(now),
+                    occurred_at=to_timestamp(now),
                 ),
                 # The envelope's province: the publisher's, or the centre's announcement
                 # to one province; empty for a national one.
@@ -620,13 +619,14 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
                         announcement_id=announcement_id,
                         member_id=member_id,
                         province_code=member.province_code,
-                        occurred_at=ts(now),
+                        occurred_at=to_timestamp(now),
                     ),
                     member.province_code,
                 )
                 uow.session.flush()
             return fs.MarkAnnouncementReadResponse(
-                announcement=read_announcement(uow.session, row), read_at=ts(receipt.read_at)
+                announcement=read_announcement(uow.session, row),
+                read_at=to_timestamp(receipt.read_at),
             )
 
         return await self._writer.run(mark, "MarkAnnouncementRead")
@@ -784,7 +784,7 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
                     attendee_member_ids=row.attendee_member_ids,
                     decision_count=len(row.decisions_th),
                     action_item_ids=[i.action_item_id for i in items],
-                    occurred_at=ts(now),
+                    occurred_at=to_timestamp(now),
                 ),
                 row.province_code,
             )
@@ -818,7 +818,7 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
                         status=to,
                         due_on=domain.date_proto(row.due_on),
                         late=domain.local_today(now) > row.due_on,
-                        occurred_at=ts(now),
+                        occurred_at=to_timestamp(now),
                     ),
                     row.province_code,
                 )
@@ -905,8 +905,8 @@ class FeedbackApi(feedback_service_pb2_grpc.FeedbackServiceServicer):
                 month=domain.month_proto(month),
                 figures=figures.to_proto(),
                 revision=1,
-                submitted_at=ts(now),
-                updated_at=ts(now),
+                submitted_at=to_timestamp(now),
+                updated_at=to_timestamp(now),
             )
 
         try:

@@ -13,8 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from bizclub.membership.v1 import membership_pb2, membership_service_pb2
-from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
+from bizclub_shared.topics import ALL_TOPICS, DEFAULT_PARTITIONS, MEMBERSHIP, ensure_topics
 
 from tests.conftest import Broker, MembershipFactory
 from tests.databases import database_url
@@ -103,6 +104,12 @@ async def test_events_committed_while_the_broker_is_down_all_arrive_in_order_onc
     delivered = await eventually(all_delivered, within=30, what="every event on the topic")
     # Every member's events, none missing and none made up, in commit order per member.
     assert delivered == expected
+    # Each on its key's partition as Kafka's default partitioner chooses it (the relay
+    # sends record batches per partition, not send() per event): other clients agree.
+    records = await read_topic(broker.bootstrap_servers, MEMBERSHIP, keys=set(member_ids))
+    partitions = list(range(DEFAULT_PARTITIONS))
+    assert {r.partition for r in records} <= set(partitions)
+    assert all(r.partition == DefaultPartitioner()(r.key.encode(), partitions, []) for r in records)
     await eventually(nothing_pending, what="the relay marking every row sent")
 
     # A consumer downstream applies each event exactly once, in order per member.

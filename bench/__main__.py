@@ -12,8 +12,11 @@ register_auth_c64    RegisterMember at c64 with access control on, against the s
                      (this machine's speed drifts by ~10% between runs), each the mean.
 monthly_report_c64   SubmitMonthlyReport requests/s from bizclub-load at concurrency 64 against
                      `python -m feedback` (its relay live), on 1,000 members it learned
-                     from membership's events; baseline register_c64 of the same run
-                     (target: at least 80% of it).
+                     from membership's events (target: at least 80% of its baseline).
+                     Baseline: the mean of register_c64 and a second RegisterMember c64
+                     level run just after it (feedback stopped), so that both sides of
+                     the ratio come from the same minutes of this machine's drifting
+                     speed (feedback's catch-up puts ~3 minutes between them).
 raw_producer         aiokafka send() + await every future, acks=all, events/s.
 relay                OutboxRelay draining a pre-filled outbox, events/s, against
                      raw_producer as baseline.
@@ -100,9 +103,10 @@ Levels = dict[int, tuple[LevelResult, LevelResult]]
 
 async def register_bench(
     args: argparse.Namespace, tmp: Path, bootstrap: str, broker_pid: int | None
-) -> tuple[Levels, set[str], LevelResult | None]:
+) -> tuple[Levels, set[str], tuple[LevelResult, LevelResult] | None]:
     """Per level (Health.Check, RegisterMember) results, the events committed, and the
-    monthly report level (run while membership is still up: feedback learns from it)."""
+    monthly report level (run while membership is still up: feedback learns from it)
+    with the RegisterMember c64 level run again right after it."""
     client = build_load_client()
     profile = args.profile.resolve() if args.profile else None
     async with MembershipProcess(
@@ -148,8 +152,16 @@ async def register_bench(
         if args.only_register:
             return results, service.event_ids(), None
         monthly = await monthly_report_bench(args, tmp, bootstrap, service, client)
-        # Read after the approvals the monthly bench made, so they are checked too.
-        return results, service.event_ids(), monthly
+        # The monthly level's other bracket (see the module): feedback has stopped.
+        again = await load.register(64, args.seconds)
+        check(again, "c64 after the monthly reports")
+        note(
+            f"c64 again after the monthly reports: {again.count} calls, {again.failed} "
+            f"failed, {again.rps:.1f} req/s, p99 {again.p99_ms:.1f} ms"
+        )
+        await service.wait_drained()
+        # Read after the approvals and the second level, so their events are checked too.
+        return results, service.event_ids(), (monthly, again)
 
 
 async def connection_split(service: MembershipProcess, expected: int, within: float) -> list[int]:
@@ -266,7 +278,9 @@ async def run(args: argparse.Namespace) -> int:
             note(f"tansu on {bootstrap}, membership on 127.0.0.1:{args.port_base + 1}, in {tmp}")
 
             try:
-                results, committed, monthly = await register_bench(args, tmp, bootstrap, broker.pid)
+                results, committed, monthly_levels = await register_bench(
+                    args, tmp, bootstrap, broker.pid
+                )
             except BenchFailed as exc:
                 note(f"FAILED: {exc}")
                 return 1
@@ -281,11 +295,13 @@ async def run(args: argparse.Namespace) -> int:
             c64 = results[64][1]
             emit("register_c64_p50", c64.p50_ms, "ms")
             emit("register_c64_p99", c64.p99_ms, "ms")
-            if monthly is None:  # --only-register
+            if monthly_levels is None:  # --only-register
                 for label, ok in _register_checks(c64):
                     note(f"target {label}: {'met' if ok else 'MISSED'}")
                 return 1 if lost else 0
-            emit("monthly_report_c64", monthly.rps, "req/s", baseline=c64.rps)
+            monthly, c64_again = monthly_levels
+            register_around_monthly = statistics.mean([c64.rps, c64_again.rps])
+            emit("monthly_report_c64", monthly.rps, "req/s", baseline=register_around_monthly)
 
             try:
                 with_auth, without_auth = await auth_bench(args, tmp, bootstrap)
@@ -304,8 +320,9 @@ async def run(args: argparse.Namespace) -> int:
         checks = [
             *_register_checks(c64),
             (
-                f"monthly_report_c64 >= {TARGET_MONTHLY_RATIO:.0%} of register_c64",
-                monthly.rps / c64.rps >= TARGET_MONTHLY_RATIO,
+                f"monthly_report_c64 >= {TARGET_MONTHLY_RATIO:.0%} of register_c64"
+                " (mean of its two levels)",
+                monthly.rps / register_around_monthly >= TARGET_MONTHLY_RATIO,
             ),
             (
                 f"relay >= {TARGET_RELAY_RATIO:.0%} of raw_producer",

@@ -14,7 +14,7 @@ monthly_report_c64   SubmitMonthlyReport requests/s from bizclub-load at concurr
                      `python -m feedback` (its relay live), on 1,000 members it learned
                      from membership's events (target: at least 80% of its baseline).
                      Baseline: the mean of register_c64 and a second RegisterMember c64
-                     level run just after it (feedback stopped), so that both sides of
+                     level run just after the monthly one (feedback stopped), so both sides of
                      the ratio come from the same minutes of this machine's drifting
                      speed (feedback's catch-up puts ~3 minutes between them).
 raw_producer         aiokafka send() + await every future, acks=all, events/s.

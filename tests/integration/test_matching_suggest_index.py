@@ -8,16 +8,22 @@ Real membership and matching over gRPC, SQLite files (or PostgreSQL), the real b
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
+import pytest
+from bizclub.matching.v1 import events_pb2 as ev
 from bizclub.matching.v1 import matching_pb2 as mp
 from bizclub.matching.v1 import matching_service_pb2 as ms
 from bizclub.matching.v1 import matching_service_pb2_grpc
 from bizclub.membership.v1 import membership_service_pb2
+from bizclub_shared.db import Database
 
 from tests.conftest import Broker, MembershipFactory, RunningMembership
+from tests.databases import on_postgres
 from tests.integration.matching_support import running_matching
-from tests.integration.probes import eventually
+from tests.integration.probes import eventually, outbox_rows
 from tests.support import registration, udon_thani_network
 
 COFFEE_NEED = ms.PublishNeedRequest(
@@ -162,3 +168,46 @@ async def test_a_replica_suggests_what_another_replica_wrote_on_the_same_databas
         later = await _need(second.stub, COFFEE_NEED)
         assert await _offers_for(first.stub, later) == [offer.offer_id]
         assert later in await _needs_for(first.stub, roaster)
+
+
+@pytest.mark.skipif(on_postgres(), reason="held back by SQLite's file lock between processes")
+async def test_callers_asking_at_once_all_get_suggestions_and_each_pair_is_announced_once(
+    tmp_path: Path, broker: Broker, start_membership: MembershipFactory
+) -> None:
+    _, (weaver, roaster) = await _approved_members(start_membership, 2)
+    async with running_matching(tmp_path, broker) as matching:
+        shells = await matching.offers_arrive({weaver, roaster})
+        silk = await _need(matching.stub, SILK_NEED)
+        # Another replica writing meanwhile holds every caller's record back, so they meet
+        # in one commit, each finding the pairs new: only one of them may announce each.
+        other_replica = Database(matching.app.settings.database_url)
+        held, release = threading.Event(), threading.Event()
+
+        def write_elsewhere() -> None:
+            with other_replica.write_lock():
+                held.set()
+                release.wait(timeout=10)
+
+        holder = threading.Thread(target=write_elsewhere)
+        holder.start()
+        try:
+            assert held.wait(timeout=10)
+            calls = [asyncio.create_task(_offers_for(matching.stub, silk)) for _ in range(8)]
+            await asyncio.sleep(0.5)  # ranked, and waiting for the lock
+            assert not any(call.done() for call in calls)
+            release.set()
+            replies = await asyncio.wait_for(asyncio.gather(*calls), timeout=20)
+        finally:
+            release.set()
+            holder.join()
+            other_replica.close()
+        both = {shells[weaver].offer_id, shells[roaster].offer_id}
+        assert [set(reply) for reply in replies] == [both] * 8
+        assert set(await _offers_for(matching.stub, silk)) == both  # asked again later
+
+        announced = [
+            key
+            for key, event_type, _, _ in outbox_rows(matching.app.settings.database_url)
+            if event_type == ev.MatchSuggested.DESCRIPTOR.full_name
+        ]
+        assert announced == [silk, silk]

@@ -586,7 +586,7 @@ class MatchingApi(matching_service_pb2_grpc.MatchingServiceServicer):
         suggestions = await self._db.read(rank)
 
         def record(uow: UnitOfWork) -> None:
-            for s in store.record_suggestions(uow.session, suggestions, now):
+            for s in store.record_suggestions(uow, suggestions, now):
                 uow.emit(
                     MATCHING, s.need.need_id, domain.suggested_event(s, now), s.offer.province_code
                 )

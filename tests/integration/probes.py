@@ -1,13 +1,18 @@
-"""Black-box probes: poll a condition until a deadline, find a free port, read an outbox."""
+"""Black-box probes: poll a condition until a deadline, find a free port, read an outbox,
+hold SQLite's write lock as another process would."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from bizclub_shared.db import Database
 
 from tests.databases import query
 
@@ -47,3 +52,26 @@ def outbox_rows(database: str | Path) -> list[tuple[str, str, str, bool]]:
         "SELECT key, event_type, event_id, sent_at IS NOT NULL FROM outbox ORDER BY id",
     )
     return [(k, t, i, bool(s)) for k, t, i, s in rows]
+
+
+@contextlib.contextmanager
+def write_lock_held_elsewhere(database_url: str) -> Iterator[None]:
+    """SQLite's write lock held, until the block ends, as another replica's writer would
+    hold it while it commits: this process's writers wait meanwhile."""
+    other_replica = Database(database_url)
+    held, release = threading.Event(), threading.Event()
+
+    def write_elsewhere() -> None:
+        with other_replica.write_lock():
+            held.set()
+            release.wait(timeout=10)
+
+    holder = threading.Thread(target=write_elsewhere)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        yield
+    finally:
+        release.set()
+        holder.join()
+        other_replica.close()

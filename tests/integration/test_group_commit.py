@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from sqlmodel import col
 
 from tests.conftest import MembershipFactory, RunningMembership
 from tests.databases import database_url, on_postgres
+from tests.integration.probes import write_lock_held_elsewhere
 from tests.support import registration, thai_id, udon_thani_network
 
 ms = membership_service_pb2
@@ -158,32 +158,22 @@ def add_group(name_th: str) -> Any:
 @pytest.mark.skipif(on_postgres(), reason="the lock between processes is SQLite's file lock")
 async def test_callers_waiting_for_another_process_share_one_commit(tmp_path: Path) -> None:
     url = database_url(tmp_path, "group_commit")
-    db, other_process = Database(url), Database(url)
+    db = Database(url)
     metadata.create_all(db.engine)
     commits: list[int] = []
     event.listen(db.engine, "commit", lambda _connection: commits.append(1))
     writer = Writer(db, "test")
     await writer.start()
-    held, release = threading.Event(), threading.Event()
-
-    def write_elsewhere() -> None:
-        with other_process.write_lock():
-            held.set()
-            release.wait(timeout=10)
-
-    holder = threading.Thread(target=write_elsewhere)
-    holder.start()
     try:
-        assert held.wait(timeout=10)
-        first = asyncio.create_task(writer.run(add_group("กลุ่มทอผ้าไหม"), "first"))
-        await asyncio.sleep(0.2)  # the writer thread now waits for the lock
-        later = [
-            asyncio.create_task(writer.run(add_group(name), "later"))
-            for name in ("วิสาหกิจชุมชนบ้านนาข่า", "กลุ่มแปรรูปข้าว")
-        ]
-        await asyncio.sleep(0.05)
-        assert not first.done()  # nothing is written while the other process writes
-        release.set()
+        with write_lock_held_elsewhere(url):
+            first = asyncio.create_task(writer.run(add_group("กลุ่มทอผ้าไหม"), "first"))
+            await asyncio.sleep(0.2)  # the writer thread now waits for the lock
+            later = [
+                asyncio.create_task(writer.run(add_group(name), "later"))
+                for name in ("วิสาหกิจชุมชนบ้านนาข่า", "กลุ่มแปรรูปข้าว")
+            ]
+            await asyncio.sleep(0.05)
+            assert not first.done()  # nothing is written while the other process writes
         answers = await asyncio.wait_for(asyncio.gather(first, *later), timeout=10)
 
         assert answers == ["กลุ่มทอผ้าไหม", "วิสาหกิจชุมชนบ้านนาข่า", "กลุ่มแปรรูปข้าว"]
@@ -192,11 +182,8 @@ async def test_callers_waiting_for_another_process_share_one_commit(tmp_path: Pa
             stored = connection.execute(select(GROUPS.c.name_th).order_by(GROUPS.c.id))
             assert [name for (name,) in stored] == answers
     finally:
-        release.set()
-        holder.join()
         await writer.stop()
         db.close()
-        other_process.close()
 
 
 async def test_callers_hear_it_when_the_write_lock_cannot_be_taken(

@@ -9,7 +9,6 @@ Real membership and matching over gRPC, SQLite files (or PostgreSQL), the real b
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,11 @@ from bizclub.matching.v1 import matching_pb2 as mp
 from bizclub.matching.v1 import matching_service_pb2 as ms
 from bizclub.matching.v1 import matching_service_pb2_grpc
 from bizclub.membership.v1 import membership_service_pb2
-from bizclub_shared.db import Database
 
 from tests.conftest import Broker, MembershipFactory, RunningMembership
 from tests.databases import on_postgres
 from tests.integration.matching_support import running_matching
-from tests.integration.probes import eventually, outbox_rows
+from tests.integration.probes import eventually, outbox_rows, write_lock_held_elsewhere
 from tests.support import registration, udon_thani_network
 
 COFFEE_NEED = ms.PublishNeedRequest(
@@ -180,27 +178,11 @@ async def test_callers_asking_at_once_all_get_suggestions_and_each_pair_is_annou
         silk = await _need(matching.stub, SILK_NEED)
         # Another replica writing meanwhile holds every caller's record back, so they meet
         # in one commit, each finding the pairs new: only one of them may announce each.
-        other_replica = Database(matching.app.settings.database_url)
-        held, release = threading.Event(), threading.Event()
-
-        def write_elsewhere() -> None:
-            with other_replica.write_lock():
-                held.set()
-                release.wait(timeout=10)
-
-        holder = threading.Thread(target=write_elsewhere)
-        holder.start()
-        try:
-            assert held.wait(timeout=10)
+        with write_lock_held_elsewhere(matching.app.settings.database_url):
             calls = [asyncio.create_task(_offers_for(matching.stub, silk)) for _ in range(8)]
             await asyncio.sleep(0.5)  # ranked, and waiting for the lock
             assert not any(call.done() for call in calls)
-            release.set()
-            replies = await asyncio.wait_for(asyncio.gather(*calls), timeout=20)
-        finally:
-            release.set()
-            holder.join()
-            other_replica.close()
+        replies = await asyncio.wait_for(asyncio.gather(*calls), timeout=20)
         both = {shells[weaver].offer_id, shells[roaster].offer_id}
         assert [set(reply) for reply in replies] == [both] * 8
         assert set(await _offers_for(matching.stub, silk)) == both  # asked again later

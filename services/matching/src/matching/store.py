@@ -591,7 +591,7 @@ def record_suggestions(
         ]
         if key in known:
             changed.append(
-                {"k_need": key[0], "k_offer": key[1], "score": breakdown.total, "parts": parts}
+                {"k_need": key[0], "k_offer": key[1], "k_score": breakdown.total, "k_parts": parts}
             )
             continue
         known.add(key)
@@ -613,7 +613,7 @@ def record_suggestions(
         connection.execute(
             update(table)
             .where(table.c.need_id == bindparam("k_need"), table.c.offer_id == bindparam("k_offer"))
-            .values(last_suggested_at=now),
+            .values(score=bindparam("k_score"), parts=bindparam("k_parts"), last_suggested_at=now),
             changed,
         )
     return first

@@ -62,7 +62,13 @@ from bizclub_shared.topics import ALL_TOPICS, MEMBERSHIP, ensure_topics
 
 from bench import brokers, matching, relay
 from bench.auth import TOKEN
-from bench.cpu import connections_per_worker, process_cpu, thread_cpu
+from bench.cpu import (
+    connections_per_worker,
+    machine_cpu,
+    machine_shares,
+    process_cpu,
+    thread_cpu,
+)
 from bench.register import BenchFailed, LevelResult, Load, build_load_client, check
 from bench.relay import published_ids
 from bench.service import FeedbackProcess, MembershipProcess
@@ -98,6 +104,15 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _machine_note(shares: dict[str, float]) -> str:
+    # Stolen time is the host running others on this VM's cores: the same build gives
+    # fewer calls a second then, whatever the code does (session 19: up to half the time).
+    if not shares:
+        return ""
+    idle = shares.get("idle", 0.0) + shares.get("iowait", 0.0)
+    return f"; the cores {idle:.0%} idle, {shares.get('steal', 0.0):.0%} taken by the host"
+
+
 Levels = dict[int, tuple[LevelResult, LevelResult]]
 
 
@@ -124,10 +139,12 @@ async def register_bench(
             server_before = thread_cpu(service.pid)
             broker_before = process_cpu(broker_pid)
             client_before = _children_cpu()
+            machine_before = machine_cpu()
             started = time.monotonic()
             split = asyncio.create_task(connection_split(service, concurrency, args.seconds))
             result = await load.register(concurrency, args.seconds)
             wall = time.monotonic() - started
+            machine = machine_shares(machine_before, machine_cpu())
             backlog = service.pending_events()
             drain = await service.wait_drained()
             server = {k: v - server_before.get(k, 0.0) for k, v in thread_cpu(service.pid).items()}
@@ -142,6 +159,7 @@ async def register_bench(
                 + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(server.items()) if v >= 0.05)
                 + f"; client {_children_cpu() - client_before:.1f} s"
                 + f"; broker {process_cpu(broker_pid) - broker_before:.1f} s"
+                + _machine_note(machine)
             )
             check(result, f"c{concurrency}")
             registered_ok += result.count
@@ -153,11 +171,13 @@ async def register_bench(
             return results, service.event_ids(), None
         monthly = await monthly_report_bench(args, tmp, bootstrap, service, client)
         # The monthly level's other bracket (see the module): feedback has stopped.
+        machine_before = machine_cpu()
         again = await load.register(64, args.seconds)
         check(again, "c64 after the monthly reports")
         note(
             f"c64 again after the monthly reports: {again.count} calls, {again.failed} "
             f"failed, {again.rps:.1f} req/s, p99 {again.p99_ms:.1f} ms"
+            + _machine_note(machine_shares(machine_before, machine_cpu()))
         )
         await service.wait_drained()
         # Read after the approvals and the second level, so their events are checked too.

@@ -84,3 +84,28 @@ def connections_per_worker(pid: int, port: int) -> list[int]:
             continue
         counts.append(held)
     return counts
+
+
+# /proc/stat's "cpu" line, in its order; iowait is idle waiting on the disk, and steal is
+# time the hypervisor gave this VM's virtual CPUs to someone else while they had work.
+_MACHINE_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def machine_cpu(stat_text: str | None = None) -> dict[str, int]:
+    """The machine's CPU ticks so far, all cores, by kind (Linux's /proc/stat)."""
+    if stat_text is None:
+        try:
+            stat_text = Path("/proc/stat").read_text()
+        except OSError:
+            return {}
+    fields = stat_text.splitlines()[0].split()
+    if fields[0] != "cpu":
+        return {}
+    return {name: int(value) for name, value in zip(_MACHINE_FIELDS, fields[1:], strict=False)}
+
+
+def machine_shares(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    """Each kind's share of all the cores' time between two `machine_cpu` readings."""
+    spent = {name: after[name] - before.get(name, 0) for name in after}
+    total = sum(spent.values())
+    return {name: ticks / total for name, ticks in spent.items()} if total > 0 else {}

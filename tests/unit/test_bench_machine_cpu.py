@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -30,8 +31,9 @@ def test_no_time_between_readings_gives_no_shares_rather_than_dividing_by_zero()
 @pytest.mark.skipif(sys.platform != "linux", reason="reads Linux's /proc")
 def test_this_machine_is_read_and_its_time_moves_on() -> None:
     before = machine_cpu()
-    deadline = sum(before.values())
-    while sum(machine_cpu().values()) == deadline:  # a tick is 10 ms: spin until one passes
+    give_up = time.monotonic() + 5
+    # A tick is 10 ms: spin until one has passed.
+    while sum(machine_cpu().values()) == sum(before.values()) and time.monotonic() < give_up:
         pass
 
     shares = machine_shares(before, machine_cpu())
